@@ -1,0 +1,1 @@
+//! The admin API, Prometheus metrics and the embedded live dashboard.

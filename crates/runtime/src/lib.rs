@@ -1,0 +1,2 @@
+//! Wiring: publishes configuration snapshots, runs background tasks (health checks,
+//! anycast), reloads and shuts down.

@@ -1,0 +1,3 @@
+//! The `switchyard` binary: a thin command line over the library crates.
+
+fn main() {}

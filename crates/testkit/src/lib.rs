@@ -1,0 +1,1 @@
+//! Test helpers: demo/test backends, generated certificates, port-0 listeners.
