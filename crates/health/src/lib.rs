@@ -14,15 +14,17 @@ mod panic;
 mod status;
 
 pub use active::{
-    next_delay, ActiveConfig, ActiveConfigError, ActiveHealth, HealthState, LastCheck,
-    ProbeResult, Transition, TransitionCause,
+    next_delay, ActiveConfig, ActiveConfigError, ActiveHealth, HealthState, LastCheck, ProbeResult,
+    Transition, TransitionCause,
 };
 pub use duration::{format_duration, nanos_of};
 pub use grpc::{
-    decode_frame, decode_health_response, encode_frame, encode_health_request, GrpcError,
-    ServingStatus, FRAME_HEADER_LEN,
+    decode_frame, decode_health_body, decode_health_response, encode_frame, encode_health_request,
+    GrpcError, ServingStatus, FRAME_HEADER_LEN, MAX_MESSAGE_LEN,
 };
-pub use outlier::{Ejection, OutlierConfig, OutlierDetector, OutlierStats, MAX_EJECTION};
+pub use outlier::{
+    Ejection, OutlierConfig, OutlierDetector, OutlierStats, DECAY_FACTOR, MAX_EJECTION,
+};
 pub use panic::in_panic;
 pub use status::{StatusRangeError, StatusRanges};
 
