@@ -1,1 +1,14 @@
-//! Test helpers: demo/test backends, generated certificates, port-0 listeners.
+//! Test helpers: test backends, generated certificates, port-0 listeners.
+//!
+//! A dev-dependency only. Every backend binds `127.0.0.1:0`, runs on the caller's tokio
+//! runtime and stops when its handle is dropped, so tests need no cleanup and no fixed
+//! ports. Backends record what they received (parsed requests and the raw bytes) so tests
+//! can prove what a proxy did or did not forward.
+
+pub mod backends;
+pub mod certs;
+mod raw;
+pub mod special;
+
+pub use backends::{Backend, Seen};
+pub use certs::{Issued, KeyAlg, TestCa};
