@@ -1,0 +1,135 @@
+//! The admin HTTP server. This module documentation is the admin API reference.
+//!
+//! Served on `admin.listen` with HTTP/1.1 (and HTTP/2 with prior knowledge). Every
+//! answer other than the dashboard and the metrics is JSON; every error is
+//! `{"error": "message"}` with the status below. Responses carry `Cache-Control: no-store`.
+//!
+//! # Health and metrics
+//!
+//! | request | answer |
+//! |---|---|
+//! | `GET /livez` | `200 {"status":"live"}` while the process runs |
+//! | `GET /readyz` | `200 {"status":"ready"}` once every listener is bound and every pool had its first health round; `503 {"status":"not ready"}` before that and while shutting down |
+//! | `GET /metrics` | Prometheus text exposition 0.0.4 (`text/plain; version=0.0.4`): `switchyard_build_info{version}`, `switchyard_ready`, `switchyard_admin_start_time_seconds`, then the runtime's families (listeners, pools, servers, datacenters, anycast, latency histograms) |
+//!
+//! # State
+//!
+//! `GET /api/v1/state` answers the [`StateDoc`](crate::StateDoc) as JSON: `listeners`
+//! (name, protocol, listen, pool, active_connections, connections_total, requests_total,
+//! errors_total, received/sent bytes), `pools` (name, algorithm, panic, servers: name,
+//! address, state `up|down|draining|disabled`, weight, effective_weight, backup, health
+//! {last {ok, detail, latency_ms, at}, consecutive_successes, consecutive_failures,
+//! last_transition}, ejections, active, requests_total, errors_total, latency {p50_ms,
+//! p90_ms, p99_ms}), `datacenters` (name, up, addresses, pool) and `anycast` (prefix,
+//! bird_protocol, announced, reason, since). Times are unix milliseconds.
+//!
+//! # Operator actions
+//!
+//! | request | body | answer |
+//! |---|---|---|
+//! | `POST /api/v1/pools/{pool}/servers/{server}/drain` | none | `200 {"pool","server","action":"drain"}`: no new connections, sessions or sticky users |
+//! | `POST /api/v1/pools/{pool}/servers/{server}/enable` | none | `200`: back to normal service (health permitting) |
+//! | `POST /api/v1/pools/{pool}/servers/{server}/disable` | none | `200`: no traffic at all |
+//! | `PUT /api/v1/pools/{pool}/servers/{server}/weight` | `{"weight": N}`, `1 <= N <= 1000` | `200 {"pool","server","weight"}` |
+//! | `PUT /api/v1/pools/{pool}/algorithm` | `{"algorithm": "NAME"}` | `200 {"pool","algorithm"}`; `400` for a name the pool cannot use |
+//! | `POST /api/v1/reload` | none | `200` with `{"added","removed","changed","unchanged"}`, or `400 {"errors": ["FILE:LINE:COL: message", ...]}` while the old configuration keeps serving |
+//!
+//! With `admin.token` set, every `POST` and `PUT` needs `Authorization: Bearer TOKEN`
+//! (compared in constant time); without it, or with another token, the answer is `401`
+//! with `WWW-Authenticate: Bearer`. `GET` needs no token. A mutating request whose
+//! `Origin` header names another host than its `Host` is refused with `403`, so a web
+//! page in the operator's browser cannot drive an admin API left without a token.
+//!
+//! # Dashboard
+//!
+//! `GET /` is the live dashboard (one page, its script and style under `GET /assets/`,
+//! nothing fetched from elsewhere). It polls `/api/v1/state` every second.
+//!
+//! # Errors
+//!
+//! `404` unknown path, pool or server; `405` known path with another method (with an
+//! `Allow` header); `400` body that is not the JSON above or a weight out of range;
+//! `413` body over 64 KiB; `401`/`403` as above; `500` when the runtime fails.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn, Instrument};
+
+use crate::control::Control;
+
+/// How long a graceful shutdown waits for admin requests in flight.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// What every request handler shares.
+pub(crate) struct Shared {
+    pub(crate) control: Arc<dyn Control>,
+    pub(crate) token: Option<String>,
+    pub(crate) started: SystemTime,
+}
+
+/// Serves the admin API on `listener` until `shutdown` is cancelled, then stops
+/// accepting, lets requests in flight finish (up to 5 s) and returns.
+///
+/// `token`: when set, mutating calls need `Authorization: Bearer TOKEN`.
+pub async fn serve(
+    listener: TcpListener,
+    control: Arc<dyn Control>,
+    token: Option<String>,
+    shutdown: CancellationToken,
+) {
+    let shared = Arc::new(Shared {
+        control,
+        token: token.filter(|t| !t.is_empty()),
+        started: SystemTime::now(),
+    });
+    let local = listener.local_addr().ok();
+    info!(listen = ?local, auth = shared.token.is_some(), "admin API serving");
+    let graceful = GracefulShutdown::new();
+    let builder = auto::Builder::new(TokioExecutor::new());
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(err) => {
+                    warn!(%err, "admin API could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let shared = shared.clone();
+        let service = service_fn(move |req| {
+            let shared = shared.clone();
+            async move { Ok::<_, std::convert::Infallible>(crate::routes::handle(&shared, req).await) }
+        });
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        let conn = graceful.watch(conn);
+        let span = tracing::debug_span!("admin_connection", %peer);
+        tokio::spawn(
+            async move {
+                if let Err(err) = conn.await {
+                    debug!(%err, "admin connection ended with an error");
+                }
+            }
+            .instrument(span),
+        );
+    }
+    drop(listener);
+    info!("admin API stopped accepting; finishing requests in flight");
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        warn!("admin API requests still in flight after 5s; closing them");
+    }
+}
