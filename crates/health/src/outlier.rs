@@ -3,8 +3,8 @@
 //! The runtime reports every request or connection outcome with
 //! [`OutlierDetector::record`]; `consecutive_failures` failures in a row eject the server
 //! for `base_ejection × n` (n = how many times it has been ejected, counting this one),
-//! capped at [`MAX_EJECTION`] (or at `base_ejection` when that is longer): 30s, 60s,
-//! 90s… At most `max_ejection_percent` of the pool's servers are out at once, but one
+//! capped at `max_ejection` (default [`MAX_EJECTION`], 300s; `base_ejection` when that
+//! is longer): 30s, 60s, 90s… At most `max_ejection_percent` of the pool's servers are out at once, but one
 //! server can always be ejected, even in a pool of one or two where the percentage
 //! rounds to zero. The runtime calls [`OutlierDetector::tick`] at
 //! [`OutlierDetector::next_deadline`] to bring servers back.
@@ -21,7 +21,7 @@ use std::time::Duration;
 use crate::duration::{format_duration, nanos_of};
 use crate::Nanos;
 
-/// The longest ejection, unless `base_ejection` itself is longer (Envoy's default cap).
+/// The default `max_ejection`: the longest ejection (Envoy's default cap).
 pub const MAX_EJECTION: Duration = Duration::from_secs(300);
 
 /// A server back for `base_ejection × DECAY_FACTOR` has its ejection count reset.
@@ -33,8 +33,10 @@ pub struct OutlierConfig {
     /// Failures in a row (5xx, connect errors, resets, timeouts) that eject a server;
     /// 0 disables ejection.
     pub consecutive_failures: u32,
-    /// The first ejection's length; the nth lasts n times as long, up to [`MAX_EJECTION`].
+    /// The first ejection's length; the nth lasts n times as long, up to `max_ejection`.
     pub base_ejection: Duration,
+    /// The longest ejection (default [`MAX_EJECTION`]); a longer `base_ejection` wins.
+    pub max_ejection: Duration,
     /// At most this percentage of the pool's servers is ejected at once (but always
     /// at least one may be). Values above 100 count as 100.
     pub max_ejection_percent: u8,
@@ -88,13 +90,14 @@ struct ServerOutlier {
 // === impl OutlierConfig ===
 
 impl Default for OutlierConfig {
-    /// `consecutive_failures = 5`, `base_ejection = "30s"`, `max_ejection_percent = 10`
-    /// (Envoy's defaults).
+    /// `consecutive_failures = 5`, `base_ejection = "30s"`, `max_ejection = "300s"`
+    /// (Envoy's defaults), `max_ejection_percent = 50` (the configuration's default).
     fn default() -> Self {
         Self {
             consecutive_failures: 5,
             base_ejection: Duration::from_secs(30),
-            max_ejection_percent: 10,
+            max_ejection: MAX_EJECTION,
+            max_ejection_percent: 50,
         }
     }
 }
@@ -102,7 +105,7 @@ impl Default for OutlierConfig {
 impl OutlierConfig {
     /// Length of the `count`th ejection: `base × count`, capped.
     pub fn ejection_duration(&self, count: u32) -> Duration {
-        let cap = MAX_EJECTION.max(self.base_ejection);
+        let cap = self.max_ejection.max(self.base_ejection);
         self.base_ejection
             .checked_mul(count.max(1))
             .map_or(cap, |d| d.min(cap))

@@ -12,6 +12,7 @@ fn config(failures: u32, max_percent: u8) -> OutlierConfig {
     OutlierConfig {
         consecutive_failures: failures,
         base_ejection: Duration::from_secs(30),
+        max_ejection: MAX_EJECTION,
         max_ejection_percent: max_percent,
     }
 }
@@ -69,6 +70,16 @@ fn a_base_longer_than_the_cap_is_used_as_is() {
     assert_eq!(c.ejection_duration(1), Duration::from_secs(600));
     assert_eq!(c.ejection_duration(3), Duration::from_secs(600));
     assert_eq!(config(1, 100).ejection_duration(u32::MAX), MAX_EJECTION);
+}
+
+#[test]
+fn max_ejection_sets_the_cap() {
+    let c = OutlierConfig {
+        max_ejection: Duration::from_secs(100),
+        ..config(1, 100)
+    };
+    let lengths: Vec<u64> = (1..=5).map(|n| c.ejection_duration(n).as_secs()).collect();
+    assert_eq!(lengths, vec![30, 60, 90, 100, 100]);
 }
 
 #[test]

@@ -95,6 +95,7 @@ proptest! {
         let config = OutlierConfig {
             consecutive_failures: threshold,
             base_ejection: Duration::from_nanos(100),
+            max_ejection: Duration::from_nanos(300),
             max_ejection_percent: percent,
         };
         let mut d = OutlierDetector::new(config, servers);
