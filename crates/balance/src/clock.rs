@@ -8,8 +8,7 @@
 use std::sync::OnceLock;
 use std::time::Instant;
 
-/// Nanoseconds on a monotonic clock whose epoch the caller chooses.
-pub type Nanos = u64;
+pub use crate::Nanos;
 
 static EPOCH: OnceLock<Instant> = OnceLock::new();
 

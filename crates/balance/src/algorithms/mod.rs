@@ -1,0 +1,173 @@
+//! The algorithms, each built from the eligible servers of one snapshot into an
+//! immutable selector that picks without locks or allocation.
+//!
+//! A selector returns an index into the eligible slice it was built from. Every selector
+//! honours `PickRequest::exclude` (retries): it steps past excluded servers in its own
+//! way (next in sequence, next ring point, a rehash) and falls back to a weighted random
+//! scan over the servers still allowed, so a retry never returns an excluded server while
+//! another eligible one exists.
+
+pub(crate) mod alias;
+pub(crate) mod least_connections;
+pub mod maglev;
+pub(crate) mod peak_ewma;
+pub(crate) mod power_of_two;
+pub(crate) mod random;
+pub(crate) mod ring_hash;
+pub(crate) mod round_robin;
+pub(crate) mod weighted_round_robin;
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use rand::RngCore;
+
+use crate::{Algorithm, AlgorithmParams, Error, Nanos, PickRequest, Server, ServerId};
+
+/// A built selector for one snapshot.
+#[derive(Debug)]
+pub(crate) enum Selector {
+    Empty,
+    RoundRobin(round_robin::RoundRobin),
+    WeightedRoundRobin(weighted_round_robin::SmoothWrr),
+    LeastConnections(least_connections::LeastConnections),
+    Random(random::WeightedRandom),
+    PowerOfTwo(power_of_two::PowerOfTwo),
+    PeakEwma(peak_ewma::PeakEwma),
+    RingHash(ring_hash::Ring),
+    Maglev(maglev::Maglev),
+}
+
+/// What a selector is built from besides the servers.
+pub(crate) struct BuildContext<'a> {
+    pub pool: &'a str,
+    pub params: &'a AlgorithmParams,
+    /// The pool's rotation counter, shared across rebuilds so round-robin keeps turning.
+    pub cursor: Arc<AtomicU64>,
+    pub now: Nanos,
+}
+
+// === impl Selector ===
+
+impl Selector {
+    pub(crate) fn build(
+        algorithm: Algorithm,
+        servers: &[Arc<Server>],
+        cx: BuildContext<'_>,
+    ) -> Result<Selector, Error> {
+        if servers.is_empty() {
+            return Ok(Selector::Empty);
+        }
+        Ok(match algorithm {
+            Algorithm::RoundRobin => Selector::RoundRobin(round_robin::RoundRobin::new(cx.cursor)),
+            Algorithm::WeightedRoundRobin => Selector::WeightedRoundRobin(
+                weighted_round_robin::SmoothWrr::new(&milli_weights(servers), cx.cursor),
+            ),
+            Algorithm::LeastConnections => {
+                Selector::LeastConnections(least_connections::LeastConnections::new(false))
+            }
+            Algorithm::WeightedLeastConnections => {
+                Selector::LeastConnections(least_connections::LeastConnections::new(true))
+            }
+            Algorithm::Random => {
+                Selector::Random(random::WeightedRandom::new(&milli_weights(servers)))
+            }
+            Algorithm::PowerOfTwo => {
+                Selector::PowerOfTwo(power_of_two::PowerOfTwo::new(&milli_weights(servers)))
+            }
+            Algorithm::PeakEwma => Selector::PeakEwma(peak_ewma::PeakEwma::new(
+                servers,
+                cx.params.ewma_decay,
+                cx.now,
+            )),
+            Algorithm::RingHash => Selector::RingHash(ring_hash::Ring::new(
+                servers,
+                cx.params.ring_vnodes,
+                cx.params.hash_balance_factor,
+            )),
+            Algorithm::Maglev => Selector::Maglev(maglev::Maglev::new(
+                cx.pool,
+                servers,
+                cx.params.maglev_table_size,
+            )?),
+        })
+    }
+
+    /// Picks an index into `servers` (the slice the selector was built from).
+    #[inline]
+    pub(crate) fn pick<R: RngCore + ?Sized>(
+        &self,
+        servers: &[Arc<Server>],
+        req: &PickRequest<'_>,
+        rng: &mut R,
+        now: Nanos,
+    ) -> Option<usize> {
+        let ex = req.exclude;
+        match self {
+            Selector::Empty => None,
+            Selector::RoundRobin(s) => s.pick(servers, ex, rng),
+            Selector::WeightedRoundRobin(s) => s.pick(servers, ex, rng),
+            Selector::LeastConnections(s) => s.pick(servers, ex, rng),
+            Selector::Random(s) => s.pick(servers, ex, rng),
+            Selector::PowerOfTwo(s) => s.pick(servers, ex, rng),
+            Selector::PeakEwma(s) => s.pick(servers, ex, rng, now),
+            Selector::RingHash(s) => s.pick(servers, req.hash, ex, rng),
+            Selector::Maglev(s) => s.pick(servers, req.hash, ex, rng),
+        }
+    }
+
+    /// Whether picks need the pool-wide in-flight counter (bounded loads).
+    pub(crate) fn needs_pool_load(algorithm: Algorithm, params: &AlgorithmParams) -> bool {
+        algorithm == Algorithm::RingHash && params.hash_balance_factor.is_some()
+    }
+}
+
+/// The slow-start-scaled weights, in thousandths.
+fn milli_weights(servers: &[Arc<Server>]) -> Vec<u64> {
+    servers.iter().map(|s| s.weight_milli.max(1)).collect()
+}
+
+/// A uniform index below `n` from 64 random bits (Lemire's multiply-shift; the bias is
+/// below n / 2^64).
+#[inline]
+pub(crate) fn below(x: u64, n: usize) -> usize {
+    ((x as u128 * n as u128) >> 64) as usize
+}
+
+/// The last resort of every selector when its own choice is excluded: weighted random
+/// over the servers still allowed, by slow-start weight. O(n), allocation-free, and only
+/// reached on retries.
+pub(crate) fn fallback<R: RngCore + ?Sized>(
+    servers: &[Arc<Server>],
+    exclude: &[ServerId],
+    rng: &mut R,
+) -> Option<usize> {
+    let total: u64 = servers
+        .iter()
+        .filter(|s| s.allowed(exclude))
+        .map(|s| s.weight_milli.max(1))
+        .sum();
+    if total == 0 {
+        return None;
+    }
+    let mut target = ((rng.next_u64() as u128 * total as u128) >> 64) as u64;
+    for (i, s) in servers.iter().enumerate() {
+        if !s.allowed(exclude) {
+            continue;
+        }
+        let w = s.weight_milli.max(1);
+        if target < w {
+            return Some(i);
+        }
+        target -= w;
+    }
+    None
+}
+
+/// The greatest common divisor, for reducing weights.
+pub(crate) fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
