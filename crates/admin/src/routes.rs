@@ -240,9 +240,13 @@ where
             ))
         }
     };
-    serde_json::from_slice(&bytes).map_err(|err| {
+    let bad = |err: serde_json::Error| {
         response::error(StatusCode::BAD_REQUEST, format!("invalid JSON body: {err}"))
-    })
+    };
+    // Bodies are JSON objects; serde would also accept a struct written as an array.
+    let object: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&bytes).map_err(bad)?;
+    T::deserialize(serde_json::Value::Object(object)).map_err(bad)
 }
 
 fn readyz(shared: &Shared) -> Response<Body> {
