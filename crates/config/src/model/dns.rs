@@ -238,7 +238,7 @@ impl Zone {
 }
 
 /// Whether `name` is `zone` or below it (both lowercase, no trailing dot).
-pub(crate) fn is_within(name: &str, zone: &str) -> bool {
+pub fn is_within(name: &str, zone: &str) -> bool {
     name == zone
         || (name.len() > zone.len()
             && name.ends_with(zone)

@@ -20,7 +20,7 @@ mod pool;
 mod tls;
 
 pub use balance::{Algorithm, AlgorithmParams, HashKey, StatusRange, StatusRanges};
-pub use dns::{BalancePolicy, RData, Record, RecordData, RecordType, Soa, Zone};
+pub use dns::{is_within, BalancePolicy, RData, Record, RecordData, RecordType, Soa, Zone};
 pub use gslb::{Announce, Anycast, Datacenter, GeoIp};
 pub use listener::{
     HostMatch, Listener, ListenerKind, Matchers, PathMatch, ProxyProtocol, Route, RouteAction,

@@ -1,0 +1,415 @@
+//! `[[zone]]` and `[[zone.record]]`: names, SOA, and static, balanced and geo records.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use crate::error::Ctx;
+use crate::model::{BalancePolicy, Datacenter, Pool, Record, RecordData, RecordType, Soa, Zone};
+use crate::raw::{RawDatacenter, RawRecord, RawSoa, RawZone, Str, S};
+
+use super::values::{self, Unique};
+use super::{rdata, undefined, Refs};
+
+/// What records may refer to.
+pub(crate) struct Env<'a> {
+    pub pools: &'a [Pool],
+    pub refs: &'a Refs<'a>,
+    pub datacenters: &'a [Datacenter],
+    pub raw_datacenters: &'a [RawDatacenter],
+    pub has_geoip: bool,
+}
+
+/// Every zone, with unique names.
+pub(crate) fn zones(cx: &mut Ctx, raw: &[RawZone], env: &Env) -> Vec<Zone> {
+    let mut names = Unique::new("zone");
+    raw.iter()
+        .map(|z| {
+            let zone = zone(cx, z, env);
+            names.check(cx, &zone.name, z.name.span());
+            zone
+        })
+        .collect()
+}
+
+fn zone(cx: &mut Ctx, z: &RawZone, env: &Env) -> Zone {
+    let name = rdata::domain(z.name.get_ref()).unwrap_or_else(|| {
+        cx.error(
+            z.name.span(),
+            format!("invalid zone name \"{}\"", z.name.get_ref()),
+        );
+        z.name.get_ref().clone()
+    });
+    let ttl = z
+        .ttl
+        .as_ref()
+        .and_then(|t| values::seconds(cx, t, "ttl"))
+        .unwrap_or(300);
+    if z.ns.get_ref().is_empty() {
+        cx.error_hint(
+            z.ns.span(),
+            format!("zone \"{name}\" needs at least one ns"),
+            "ns = [\"ns1.example.com.\"]",
+        );
+    }
+    let ns: Vec<String> =
+        z.ns.get_ref()
+            .iter()
+            .map(|n| dns_name(cx, n, &name, "ns"))
+            .collect();
+    let soa = soa(cx, z.soa.as_ref(), &name, ns.first().cloned());
+    let mut records = Vec::new();
+    let mut spans: Vec<Range<usize>> = Vec::new();
+    let mut seen: HashMap<(String, RecordType), Range<usize>> = HashMap::new();
+    for r in &z.record {
+        let Some(rec) = record(cx, r, &name, ttl, env) else {
+            continue;
+        };
+        let key = (rec.owner.clone(), rec.rtype);
+        if let Some(first) = seen.get(&key) {
+            let first = cx.location(first);
+            cx.error_hint(
+                r.name.span(),
+                format!(
+                    "duplicate record \"{}\" {} (first defined at {first})",
+                    rec.name, rec.rtype
+                ),
+                "put every value of an RRset in one record's values",
+            );
+        } else {
+            seen.insert(key, r.name.span());
+        }
+        records.push(rec);
+        spans.push(r.name.span());
+    }
+    cname_conflicts(cx, &name, &records, &spans);
+    Zone {
+        name,
+        ttl,
+        ns,
+        soa,
+        records,
+    }
+}
+
+/// A CNAME owns its name alone, and never the apex.
+fn cname_conflicts(cx: &mut Ctx, zone: &str, records: &[Record], spans: &[Range<usize>]) {
+    for (rec, span) in records.iter().zip(spans) {
+        if rec.rtype != RecordType::Cname {
+            continue;
+        }
+        if rec.owner == zone {
+            cx.error(
+                span,
+                format!("CNAME at the zone apex \"{zone}\" is not allowed"),
+            );
+        } else if let Some(other) = records
+            .iter()
+            .find(|o| o.owner == rec.owner && o.rtype != RecordType::Cname)
+        {
+            cx.error(
+                span,
+                format!(
+                    "\"{}\" has a CNAME and a {} record; a CNAME must be alone",
+                    rec.name, other.rtype
+                ),
+            );
+        }
+    }
+}
+
+fn dns_name(cx: &mut Ctx, v: &Str, zone: &str, what: &str) -> String {
+    rdata::absolute(v.get_ref(), zone).unwrap_or_else(|| {
+        cx.error(v.span(), format!("invalid {what} name \"{}\"", v.get_ref()));
+        v.get_ref().clone()
+    })
+}
+
+fn soa(cx: &mut Ctx, raw: Option<&RawSoa>, zone: &str, first_ns: Option<String>) -> Soa {
+    let mut soa = Soa {
+        primary: first_ns.unwrap_or_else(|| format!("ns1.{zone}")),
+        contact: format!("hostmaster.{zone}"),
+        serial: 1,
+        refresh: 7200,
+        retry: 1800,
+        expire: 1_209_600,
+        minimum: 300,
+    };
+    let Some(raw) = raw else { return soa };
+    if let Some(p) = &raw.primary {
+        soa.primary = dns_name(cx, p, zone, "SOA primary");
+    }
+    if let Some(c) = &raw.contact {
+        // "hostmaster@example.com" is accepted and written in DNS form.
+        let dotted = c.get_ref().replacen('@', ".", 1);
+        soa.contact = rdata::absolute(&dotted, zone).unwrap_or_else(|| {
+            cx.error(c.span(), format!("invalid SOA contact \"{}\"", c.get_ref()));
+            dotted
+        });
+    }
+    soa.serial = values::int_or(cx, &raw.serial, "SOA serial", 0..=i64::from(u32::MAX), 1) as u32;
+    let mut timer = |v: &Option<S<crate::raw::IntOrStr>>, key: &str, default: u32| {
+        v.as_ref()
+            .and_then(|v| values::seconds(cx, v, key))
+            .unwrap_or(default)
+    };
+    soa.refresh = timer(&raw.refresh, "SOA refresh", soa.refresh);
+    soa.retry = timer(&raw.retry, "SOA retry", soa.retry);
+    soa.expire = timer(&raw.expire, "SOA expire", soa.expire);
+    soa.minimum = timer(&raw.minimum, "SOA minimum", soa.minimum);
+    soa
+}
+
+fn record(cx: &mut Ctx, r: &RawRecord, zone: &str, zone_ttl: u32, env: &Env) -> Option<Record> {
+    let name = r.name.get_ref().clone();
+    let owner = rdata::absolute(&name, zone).filter(|o| crate::model::is_within(o, zone));
+    if owner.is_none() {
+        cx.error_hint(
+            r.name.span(),
+            format!("invalid record name \"{name}\" in zone \"{zone}\""),
+            "use \"@\" for the apex or a name relative to the zone, made of letters, digits, '-' and '_'",
+        );
+    }
+    let names: Vec<&str> = RecordType::ALL.iter().map(|(_, n)| *n).collect();
+    let rtype = RecordType::parse(r.rtype.get_ref());
+    if rtype.is_none() {
+        values::unknown(cx, r.rtype.span(), "record type", r.rtype.get_ref(), &names);
+    }
+    let ttl = r
+        .ttl
+        .as_ref()
+        .and_then(|t| values::seconds(cx, t, "ttl"))
+        .unwrap_or(zone_ttl);
+    let rtype = rtype?;
+    let data = data(cx, r, rtype, zone, env)?;
+    Some(Record {
+        name,
+        owner: owner?,
+        rtype,
+        ttl,
+        data,
+    })
+}
+
+fn data(
+    cx: &mut Ctx,
+    r: &RawRecord,
+    rtype: RecordType,
+    zone: &str,
+    env: &Env,
+) -> Option<RecordData> {
+    let geo = r.policy.as_ref().is_some_and(|p| p.get_ref() == "geo");
+    let sources: Vec<(&str, Range<usize>)> = [
+        r.values.as_ref().map(|v| ("values", v.span())),
+        r.pool.as_ref().map(|v| ("pool", v.span())),
+        r.policy
+            .as_ref()
+            .filter(|_| geo)
+            .map(|v| ("policy = \"geo\"", v.span())),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if sources.len() > 1 {
+        cx.error(
+            &sources[1].1,
+            format!(
+                "a record takes only one of values, pool, policy = \"geo\" (it has {} and {})",
+                sources[0].0, sources[1].0
+            ),
+        );
+        return None;
+    }
+    if !geo {
+        for (v, key) in [
+            (&r.datacenters, "datacenters"),
+            (&r.default_order, "default_order"),
+        ] {
+            if let Some(v) = v {
+                cx.error(
+                    v.span(),
+                    format!("{key} applies only to records with policy = \"geo\""),
+                );
+            }
+        }
+    }
+    if geo {
+        return geo_data(cx, r, rtype, env);
+    }
+    if let Some(p) = &r.pool {
+        return balanced(cx, r, p, rtype, env);
+    }
+    if let Some(p) = &r.policy {
+        cx.error_hint(
+            p.span(),
+            format!("policy \"{}\" needs a pool", p.get_ref()),
+            "add pool = \"NAME\", or use values for a static record",
+        );
+    }
+    if let Some(m) = &r.max_answers {
+        cx.error(
+            m.span(),
+            "max_answers applies only to balanced and geo records",
+        );
+    }
+    let Some(values) = &r.values else {
+        cx.error_hint(
+            r.name.span(),
+            format!("record \"{}\" has no values", r.name.get_ref()),
+            "add values = [...], or pool = \"NAME\" for a balanced record",
+        );
+        return None;
+    };
+    static_data(cx, values, rtype, zone)
+}
+
+fn static_data(
+    cx: &mut Ctx,
+    values: &S<Vec<Str>>,
+    rtype: RecordType,
+    zone: &str,
+) -> Option<RecordData> {
+    if values.get_ref().is_empty() {
+        cx.error(values.span(), "values is empty");
+        return None;
+    }
+    if rtype == RecordType::Cname && values.get_ref().len() > 1 {
+        cx.error(values.span(), "a CNAME record takes exactly one value");
+    }
+    let mut out = Vec::new();
+    for v in values.get_ref() {
+        match rdata::parse(rtype, v.get_ref(), zone) {
+            Ok(d) => out.push(d),
+            Err((msg, Some(hint))) => cx.error_hint(v.span(), msg, hint),
+            Err((msg, None)) => cx.error(v.span(), msg),
+        }
+    }
+    Some(RecordData::Static(out))
+}
+
+fn address_type(cx: &mut Ctx, r: &RawRecord, rtype: RecordType, what: &str) -> bool {
+    if !rtype.is_address() {
+        cx.error(
+            r.rtype.span(),
+            format!("{what} records must be of type A or AAAA, not {rtype}"),
+        );
+    }
+    rtype.is_address()
+}
+
+fn max_answers(cx: &mut Ctx, r: &RawRecord) -> Option<usize> {
+    r.max_answers
+        .as_ref()
+        .and_then(|m| values::int_in(cx, m, "max_answers", 1..=64))
+        .map(|n| n as usize)
+}
+
+fn balanced(
+    cx: &mut Ctx,
+    r: &RawRecord,
+    p: &Str,
+    rtype: RecordType,
+    env: &Env,
+) -> Option<RecordData> {
+    let options = [
+        ("round_robin", BalancePolicy::RoundRobin),
+        ("weighted", BalancePolicy::Weighted),
+        ("failover", BalancePolicy::Failover),
+        ("all", BalancePolicy::All),
+    ];
+    let policy = r
+        .policy
+        .as_ref()
+        .and_then(|v| values::choice(cx, v, "record policy", &options))
+        .unwrap_or_default();
+    let pool = env.refs.pool(cx, p, "record");
+    let max_answers = max_answers(cx, r);
+    if !address_type(cx, r, rtype, "balanced") {
+        return None;
+    }
+    if let Some(pool_def) = env.pools.iter().find(|x| x.name == pool) {
+        let v4 = rtype == RecordType::A;
+        if !pool_def.servers.iter().any(|s| s.address.is_ipv4() == v4) {
+            let family = if v4 { "IPv4" } else { "IPv6" };
+            cx.error(p.span(), format!("balanced {rtype} record needs a pool with {family} servers; pool \"{pool}\" has none"));
+        }
+    }
+    Some(RecordData::Balanced {
+        pool,
+        policy,
+        max_answers,
+    })
+}
+
+fn geo_data(cx: &mut Ctx, r: &RawRecord, rtype: RecordType, env: &Env) -> Option<RecordData> {
+    let policy = r.policy.as_ref()?;
+    if !env.has_geoip {
+        cx.error_hint(
+            policy.span(),
+            "geo records need a [geoip] database",
+            "[geoip] database = \"GeoLite2-City.mmdb\"",
+        );
+    }
+    let Some(list) = &r.datacenters else {
+        cx.error_hint(
+            policy.span(),
+            "a geo record needs datacenters",
+            "datacenters = [\"virginia\", \"frankfurt\"]",
+        );
+        return None;
+    };
+    if list.get_ref().is_empty() {
+        cx.error(list.span(), "datacenters is empty");
+    }
+    let defined: Vec<String> = env
+        .raw_datacenters
+        .iter()
+        .map(|d| d.name.get_ref().clone())
+        .collect();
+    let v4 = rtype == RecordType::A;
+    let mut datacenters = Vec::new();
+    for d in list.get_ref() {
+        match env.datacenters.iter().find(|x| &x.name == d.get_ref()) {
+            None => undefined(cx, d, "datacenter", "datacenters", &defined),
+            Some(dc) if rtype.is_address() && !dc.addresses.iter().any(|a| a.is_ipv4() == v4) => {
+                let family = if v4 { "IPv4" } else { "IPv6" };
+                cx.error(
+                    d.span(),
+                    format!(
+                        "datacenter \"{}\" has no {family} address for this {rtype} record",
+                        dc.name
+                    ),
+                );
+            }
+            Some(_) => {}
+        }
+        datacenters.push(d.get_ref().clone());
+    }
+    let default_order = match &r.default_order {
+        None => datacenters.clone(),
+        Some(order) => order
+            .get_ref()
+            .iter()
+            .map(|d| {
+                if !datacenters.contains(d.get_ref()) {
+                    cx.error(
+                        d.span(),
+                        format!(
+                            "default_order datacenter \"{}\" is not in this record's datacenters",
+                            d.get_ref()
+                        ),
+                    );
+                }
+                d.get_ref().clone()
+            })
+            .collect(),
+    };
+    let max_answers = max_answers(cx, r).unwrap_or(1);
+    if !address_type(cx, r, rtype, "geo") {
+        return None;
+    }
+    Some(RecordData::Geo {
+        datacenters,
+        max_answers,
+        default_order,
+    })
+}
