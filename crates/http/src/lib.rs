@@ -1,1 +1,37 @@
 //! The L7 proxy: HTTP/1.1 and HTTP/2 with hyper, routing, TLS termination, affinity.
+//!
+//! The runtime builds a [`State`] per http/https listener with [`State::build`] (routes
+//! compiled, pools resolved, TLS loaded), keeps it in an `ArcSwap` it replaces on
+//! reload, and runs [`serve`] on the bound socket. Counters live in [`ListenerStats`]
+//! (inside [`Shared`], which survives reloads); access log lines go through
+//! [`AccessLogger`]. `docs/http.md` is the user-facing reference.
+//!
+//! Module map: `server` accepts and drives connections; `guard` and `framing` refuse
+//! ambiguous HTTP/1 framing before hyper sees it; `proxy` handles one request (route,
+//! affinity, pick, rewrite, send with retries); `route` is the compiled route table;
+//! `forward` the forwarding and hop-by-hop headers; `backend` the connection pool to
+//! servers; `body` the streaming bodies with their bookkeeping; `tls` SNI certificate
+//! choice and backend re-encryption; `affinity` cookie tokens and rendezvous hashing.
+
+pub mod access_log;
+pub mod affinity;
+mod backend;
+mod body;
+mod error;
+mod forward;
+pub mod framing;
+mod guard;
+pub mod parse;
+mod proxy;
+mod route;
+mod server;
+mod state;
+mod stats;
+pub mod tls;
+
+pub use access_log::AccessLogger;
+pub use body::ResponseBody;
+pub use error::BuildError;
+pub use server::serve;
+pub use state::{Shared, State, MAX_HEADER_BYTES};
+pub use stats::{ListenerStats, StatsSnapshot};

@@ -1,0 +1,365 @@
+//! Connections to servers: a small pool per server address, HTTP/1.1 or HTTP/2.
+//!
+//! Why our own pool and not hyper-util's `Client`: a retry needs the request back when
+//! nothing was sent (connect refused, a pooled connection found closed), and the
+//! `Client` consumes it. Here connecting happens before the request is handed over, and
+//! hyper's `try_send_request` returns an unsent request, so [`SendError::NotSent`]
+//! carries it back to the retry loop.
+//!
+//! Each server address has its own [`Slot`] (built with the state, so lookups take no
+//! lock): HTTP/1.1 keeps a LIFO stack of idle connections, returned once hyper reports
+//! them ready again (the response body was read to the end), at most [`MAX_IDLE`] per
+//! server and dropped after the listener's idle timeout; HTTP/2 shares one multiplexed
+//! connection per server, replaced when it closes.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use rustls::pki_types::ServerName;
+use switchyard_balance::{clock, Nanos};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+use crate::body::RequestBody;
+
+/// Idle HTTP/1.1 connections kept per server.
+pub(crate) const MAX_IDLE: usize = 128;
+
+/// The protocol spoken to a pool's servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Proto {
+    Http1,
+    Http2,
+}
+
+/// Re-encryption settings.
+#[derive(Clone)]
+pub(crate) struct BackendTls {
+    pub h1: TlsConnector,
+    pub h2: TlsConnector,
+    /// SNI and verified name; `None` = the server's IP.
+    pub server_name: Option<ServerName<'static>>,
+}
+
+/// Every server's connections for one listener state.
+pub(crate) struct Backends {
+    slots: HashMap<(SocketAddr, Proto), Arc<Slot>>,
+    connect_timeout: Duration,
+    idle_timeout: Duration,
+    tls: Option<BackendTls>,
+}
+
+#[derive(Default)]
+struct Slot {
+    idle: Mutex<Vec<(Nanos, http1::SendRequest<RequestBody>)>>,
+    shared: Mutex<Option<http2::SendRequest<RequestBody>>>,
+}
+
+/// Why a request got no response.
+pub(crate) enum SendError {
+    /// Nothing reached the server; the request is handed back for a retry.
+    NotSent(Box<Request<RequestBody>>, Failure),
+    /// The request was (at least partly) sent.
+    Sent(Failure),
+}
+
+/// What failed.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    Connect(io::Error),
+    ConnectTimeout,
+    Tls(io::Error),
+    Http(hyper::Error),
+}
+
+/// A plain or TLS connection to a server.
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+// === impl Backends ===
+
+impl Backends {
+    pub fn new(
+        servers: impl IntoIterator<Item = (SocketAddr, Proto)>,
+        connect_timeout: Duration,
+        idle_timeout: Duration,
+        tls: Option<BackendTls>,
+    ) -> Self {
+        let slots = servers
+            .into_iter()
+            .map(|k| (k, Arc::new(Slot::default())))
+            .collect();
+        Backends {
+            slots,
+            connect_timeout,
+            idle_timeout,
+            tls,
+        }
+    }
+
+    /// Whether connections to servers use TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Send `req` to `addr`, reusing a pooled connection when one is ready.
+    pub async fn send(
+        &self,
+        addr: SocketAddr,
+        proto: Proto,
+        req: Request<RequestBody>,
+    ) -> Result<Response<Incoming>, SendError> {
+        let slot = self.slots.get(&(addr, proto)).cloned().unwrap_or_default();
+        match proto {
+            Proto::Http1 => self.send_h1(addr, slot, req).await,
+            Proto::Http2 => self.send_h2(addr, slot, req).await,
+        }
+    }
+
+    async fn send_h1(
+        &self,
+        addr: SocketAddr,
+        slot: Arc<Slot>,
+        req: Request<RequestBody>,
+    ) -> Result<Response<Incoming>, SendError> {
+        let mut sender = match slot.checkout(self.idle_timeout) {
+            Some(s) => s,
+            None => match self.connect(addr, Proto::Http1).await {
+                Ok(conn) => match handshake_h1(conn).await {
+                    Ok(s) => s,
+                    Err(e) => return Err(SendError::NotSent(Box::new(req), Failure::Http(e))),
+                },
+                Err(f) => return Err(SendError::NotSent(Box::new(req), f)),
+            },
+        };
+        match sender.try_send_request(req).await {
+            Ok(res) => {
+                let idle = self.idle_timeout;
+                tokio::spawn(async move {
+                    if sender.ready().await.is_ok() {
+                        slot.put(sender, idle);
+                    }
+                });
+                Ok(res)
+            }
+            Err(mut e) => match e.take_message() {
+                Some(req) => Err(SendError::NotSent(
+                    Box::new(req),
+                    Failure::Http(e.into_error()),
+                )),
+                None => Err(SendError::Sent(Failure::Http(e.into_error()))),
+            },
+        }
+    }
+
+    async fn send_h2(
+        &self,
+        addr: SocketAddr,
+        slot: Arc<Slot>,
+        req: Request<RequestBody>,
+    ) -> Result<Response<Incoming>, SendError> {
+        let existing = slot
+            .shared
+            .lock()
+            .ok()
+            .and_then(|s| s.as_ref().filter(|s| !s.is_closed()).cloned());
+        let mut sender = match existing {
+            Some(s) => s,
+            None => {
+                let conn = match self.connect(addr, Proto::Http2).await {
+                    Ok(c) => c,
+                    Err(f) => return Err(SendError::NotSent(Box::new(req), f)),
+                };
+                match handshake_h2(conn).await {
+                    Ok(s) => {
+                        if let Ok(mut shared) = slot.shared.lock() {
+                            *shared = Some(s.clone());
+                        }
+                        s
+                    }
+                    Err(e) => return Err(SendError::NotSent(Box::new(req), Failure::Http(e))),
+                }
+            }
+        };
+        if let Err(e) = sender.ready().await {
+            return Err(SendError::NotSent(Box::new(req), Failure::Http(e)));
+        }
+        match sender.try_send_request(req).await {
+            Ok(res) => Ok(res),
+            Err(mut e) => match e.take_message() {
+                Some(req) => Err(SendError::NotSent(
+                    Box::new(req),
+                    Failure::Http(e.into_error()),
+                )),
+                None => Err(SendError::Sent(Failure::Http(e.into_error()))),
+            },
+        }
+    }
+
+    async fn connect(&self, addr: SocketAddr, proto: Proto) -> Result<Conn, Failure> {
+        let work = async {
+            let tcp = TcpStream::connect(addr).await.map_err(Failure::Connect)?;
+            let _ = tcp.set_nodelay(true);
+            let Some(tls) = &self.tls else {
+                return Ok(Conn::Plain(tcp));
+            };
+            let name = tls
+                .server_name
+                .clone()
+                .unwrap_or_else(|| ServerName::IpAddress(addr.ip().into()));
+            let connector = match proto {
+                Proto::Http1 => &tls.h1,
+                Proto::Http2 => &tls.h2,
+            };
+            let stream = connector.connect(name, tcp).await.map_err(Failure::Tls)?;
+            Ok(Conn::Tls(Box::new(stream)))
+        };
+        tokio::time::timeout(self.connect_timeout, work)
+            .await
+            .unwrap_or(Err(Failure::ConnectTimeout))
+    }
+
+    /// Drop idle connections older than the idle timeout (called periodically).
+    pub fn reap(&self) {
+        let now = clock::now();
+        let max_age = self.idle_timeout.as_nanos() as u64;
+        for slot in self.slots.values() {
+            if let Ok(mut idle) = slot.idle.lock() {
+                idle.retain(|(t, s)| now.saturating_sub(*t) < max_age && !s.is_closed());
+            }
+        }
+    }
+}
+
+async fn handshake_h1(conn: Conn) -> hyper::Result<http1::SendRequest<RequestBody>> {
+    let (sender, connection) = http1::Builder::new().handshake(TokioIo::new(conn)).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.with_upgrades().await {
+            tracing::debug!(error = %e, "backend connection ended");
+        }
+    });
+    Ok(sender)
+}
+
+async fn handshake_h2(conn: Conn) -> hyper::Result<http2::SendRequest<RequestBody>> {
+    let (sender, connection) = http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .handshake(TokioIo::new(conn))
+        .await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "backend h2 connection ended");
+        }
+    });
+    Ok(sender)
+}
+
+// === impl Slot ===
+
+impl Slot {
+    fn checkout(&self, idle_timeout: Duration) -> Option<http1::SendRequest<RequestBody>> {
+        let now = clock::now();
+        let max_age = idle_timeout.as_nanos() as u64;
+        let mut idle = self.idle.lock().ok()?;
+        while let Some((t, s)) = idle.pop() {
+            if now.saturating_sub(t) < max_age && s.is_ready() {
+                return Some(s);
+            }
+        }
+        None
+    }
+
+    fn put(&self, sender: http1::SendRequest<RequestBody>, _idle: Duration) {
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < MAX_IDLE {
+                idle.push((clock::now(), sender));
+            }
+        }
+    }
+}
+
+// === impl Failure ===
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Connect(e) => write!(f, "connect failed: {e}"),
+            Failure::ConnectTimeout => f.write_str("connect timed out"),
+            Failure::Tls(e) => write!(f, "TLS to backend failed: {e}"),
+            Failure::Http(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+// === impl Conn ===
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Conn::Plain(s) => s.is_write_vectored(),
+            Conn::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}

@@ -1,0 +1,544 @@
+//! A strict HTTP/1.1 request framing checker that runs in front of hyper.
+//!
+//! hyper already refuses most malformed requests, but it is lenient where RFC 9112 lets
+//! a recipient be (bare LF line endings, `Content-Length` and `Transfer-Encoding`
+//! together, identical duplicate lengths). A proxy must not be: when two parsers could
+//! read one byte stream as different request sequences, requests get smuggled. So every
+//! byte a client sends passes through [`Framer`] first, which reads the stream the way a
+//! strict server would and only then lets hyper see it:
+//!
+//! - a request head is held back until complete, checked, and released whole. A head
+//!   with a bare CR or LF, obs-fold, whitespace before a colon, `Content-Length` with
+//!   `Transfer-Encoding`, differing or malformed lengths, any transfer coding other than
+//!   exactly `chunked`, or `Transfer-Encoding` on HTTP/1.0 is replaced by [`POISON`],
+//!   which hyper answers with `400` before closing the connection;
+//! - bodies are tracked (length or chunked, with strict chunk-size lines, chunk CRLFs and
+//!   trailer lines) so the next head is found exactly where a strict server finds it. A
+//!   violation inside a body releases nothing past the offending byte and ends the stream
+//!   with an error, so the half-sent request is aborted, never completed differently;
+//! - the HTTP/2 preface, `CONNECT` and `Upgrade` requests switch to pass-through (the
+//!   bytes that follow are not HTTP/1).
+//!
+//! Sans-IO: [`Framer::feed`] takes bytes and appends what may be released; the I/O
+//! wrapper lives in `guard.rs`. The fuzz target `http_framing` drives it directly.
+
+/// What replaces a refused head: an invalid method byte, which hyper answers with 400.
+pub const POISON: &[u8] = b"\x00 / HTTP/1.1\r\n\r\n";
+
+const H2_PREFACE_LINE: &[u8] = b"PRI * HTTP/2.0";
+const MAX_CHUNK_LINE: usize = 4096;
+
+/// The checker's position in the request stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Accumulating a request head.
+    Head,
+    /// A body with this many bytes left.
+    Length(u64),
+    /// Reading a chunk-size line.
+    ChunkSize,
+    /// Inside chunk data, this many bytes left.
+    ChunkData(u64),
+    /// Expecting the CR (0) or LF (1) after chunk data.
+    ChunkEnd(u8),
+    /// Reading trailer lines after the last chunk.
+    Trailers,
+    /// Not HTTP/1 any more (h2 preface, CONNECT, Upgrade): everything passes.
+    Passthrough,
+    /// A head was refused: the poison is out, nothing more passes.
+    Refused,
+    /// A body was malformed: the stream must end with an error.
+    Broken,
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Violation {
+    BareLineEnding,
+    ObsFold,
+    BadHeaderLine,
+    LengthAndChunked,
+    BadContentLength,
+    ConflictingLengths,
+    BadTransferEncoding,
+    TransferEncodingOnHttp10,
+    BadChunkSize,
+    BadChunkEnd,
+    BadTrailer,
+}
+
+/// What happened on one [`Framer::feed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fed {
+    /// All good; released bytes (if any) were appended.
+    Ok,
+    /// A head was refused: [`POISON`] was appended; close after hyper answers.
+    Refused(Violation),
+    /// A body was malformed: bytes up to the violation were appended; fail the stream.
+    Broken(Violation),
+}
+
+/// The strict framing state machine for one connection.
+#[derive(Debug)]
+pub struct Framer {
+    state: State,
+    /// The head (or chunk-size line, or trailer section) being accumulated.
+    buf: Vec<u8>,
+    max_head: usize,
+    requests: u64,
+}
+
+/// The framing a checked head announces.
+struct HeadInfo {
+    body: State,
+    tunnel: bool,
+}
+
+// === impl Framer ===
+
+impl Framer {
+    /// A checker allowing request heads up to `max_head` bytes (larger ones are released
+    /// unchecked so hyper answers `431`).
+    pub fn new(max_head: usize) -> Self {
+        Framer {
+            state: State::Head,
+            buf: Vec::new(),
+            max_head,
+            requests: 0,
+        }
+    }
+
+    /// Whether everything from now on passes unchecked.
+    pub fn is_passthrough(&self) -> bool {
+        self.state == State::Passthrough
+    }
+
+    /// Feed bytes from the client; append to `out` what hyper may see.
+    pub fn feed(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Fed {
+        while !input.is_empty() {
+            match self.state {
+                State::Passthrough => {
+                    out.extend_from_slice(input);
+                    return Fed::Ok;
+                }
+                State::Refused | State::Broken => return Fed::Ok,
+                State::Length(n) => {
+                    let take = (n.min(input.len() as u64)) as usize;
+                    out.extend_from_slice(&input[..take]);
+                    input = &input[take..];
+                    self.state = if n == take as u64 {
+                        State::Head
+                    } else {
+                        State::Length(n - take as u64)
+                    };
+                }
+                State::ChunkData(n) => {
+                    let take = (n.min(input.len() as u64)) as usize;
+                    out.extend_from_slice(&input[..take]);
+                    input = &input[take..];
+                    self.state = if n == take as u64 {
+                        State::ChunkEnd(0)
+                    } else {
+                        State::ChunkData(n - take as u64)
+                    };
+                }
+                State::ChunkEnd(i) => {
+                    let want = if i == 0 { b'\r' } else { b'\n' };
+                    if input[0] != want {
+                        return self.broken(Violation::BadChunkEnd);
+                    }
+                    out.push(input[0]);
+                    input = &input[1..];
+                    self.state = if i == 0 {
+                        State::ChunkEnd(1)
+                    } else {
+                        State::ChunkSize
+                    };
+                }
+                State::Head | State::ChunkSize | State::Trailers => {
+                    match self.line_bytes(&mut input, out) {
+                        Fed::Ok => {}
+                        other => return other,
+                    }
+                }
+            }
+        }
+        Fed::Ok
+    }
+
+    /// Accumulate head / chunk-size / trailer bytes; act on each complete unit.
+    fn line_bytes(&mut self, input: &mut &[u8], out: &mut Vec<u8>) -> Fed {
+        let limit = match self.state {
+            State::ChunkSize => MAX_CHUNK_LINE,
+            _ => self.max_head,
+        };
+        let end_pat: &[u8] = match self.state {
+            State::ChunkSize => b"\r\n",
+            _ => b"\r\n\r\n",
+        };
+        // Scan byte by byte so a bare CR/LF is caught even if the head never ends.
+        let mut i = 0;
+        while i < input.len() {
+            let b = input[i];
+            self.buf.push(b);
+            i += 1;
+            let n = self.buf.len();
+            if b == b'\n' && (n < 2 || self.buf[n - 2] != b'\r') {
+                *input = &input[i..];
+                return self.violation(Violation::BareLineEnding, out);
+            }
+            if n >= 2 && self.buf[n - 2] == b'\r' && b != b'\n' {
+                *input = &input[i..];
+                return self.violation(Violation::BareLineEnding, out);
+            }
+            if self.state == State::Head && self.buf == b"\r\n" {
+                // An empty line before a request line: allowed, hyper skips it.
+                out.append(&mut self.buf);
+                continue;
+            }
+            let complete = self.buf.ends_with(end_pat)
+                || (self.state == State::Trailers && self.buf == b"\r\n");
+            if complete {
+                *input = &input[i..];
+                return self.unit_complete(out);
+            }
+            if n > limit {
+                *input = &input[i..];
+                if self.state == State::Head {
+                    // Too large: let hyper see it and answer 431.
+                    out.append(&mut self.buf);
+                    self.state = State::Passthrough;
+                    return Fed::Ok;
+                }
+                return self.broken(Violation::BadChunkSize);
+            }
+        }
+        *input = &[];
+        Fed::Ok
+    }
+
+    fn unit_complete(&mut self, out: &mut Vec<u8>) -> Fed {
+        match self.state {
+            State::Head => match check_head(&self.buf, self.requests == 0) {
+                Ok(info) => {
+                    self.requests += 1;
+                    out.append(&mut self.buf);
+                    self.state = match (info.tunnel, info.body) {
+                        (true, _) => State::Passthrough,
+                        (false, State::Length(0)) => State::Head,
+                        (false, body) => body,
+                    };
+                    Fed::Ok
+                }
+                Err(v) => self.refuse(v, out),
+            },
+            State::ChunkSize => match chunk_size(&self.buf) {
+                Some(size) => {
+                    out.append(&mut self.buf);
+                    self.state = if size == 0 {
+                        State::Trailers
+                    } else {
+                        State::ChunkData(size)
+                    };
+                    Fed::Ok
+                }
+                None => self.broken(Violation::BadChunkSize),
+            },
+            _ => {
+                // Trailers: either the lone CRLF, or header lines then CRLF.
+                if self.buf != b"\r\n" && check_fields(&self.buf).is_err() {
+                    return self.broken(Violation::BadTrailer);
+                }
+                out.append(&mut self.buf);
+                self.state = State::Head;
+                Fed::Ok
+            }
+        }
+    }
+
+    fn violation(&mut self, v: Violation, out: &mut Vec<u8>) -> Fed {
+        match self.state {
+            State::Head => self.refuse(v, out),
+            _ => self.broken(v),
+        }
+    }
+
+    fn refuse(&mut self, v: Violation, out: &mut Vec<u8>) -> Fed {
+        self.buf = Vec::new();
+        out.extend_from_slice(POISON);
+        self.state = State::Refused;
+        Fed::Refused(v)
+    }
+
+    fn broken(&mut self, v: Violation) -> Fed {
+        self.buf = Vec::new();
+        self.state = State::Broken;
+        Fed::Broken(v)
+    }
+}
+
+/// Check a complete head (ending in CRLFCRLF) and find its body framing.
+fn check_head(head: &[u8], first: bool) -> Result<HeadInfo, Violation> {
+    let line_end = find(head, b"\r\n").unwrap_or(head.len());
+    let request_line = &head[..line_end];
+    if first && request_line == H2_PREFACE_LINE {
+        return Ok(HeadInfo {
+            body: State::Length(0),
+            tunnel: true,
+        });
+    }
+    let mut parts = request_line.split(|&b| b == b' ');
+    let method = parts.next().unwrap_or_default();
+    let _target = parts.next();
+    let version = parts.next().unwrap_or_default();
+    let fields = &head[(line_end + 2).min(head.len())..];
+    let f = check_fields(fields)?;
+    let http10 = version.eq_ignore_ascii_case(b"HTTP/1.0");
+    let body = match (f.transfer_encoding, f.content_length) {
+        (Some(_), Some(_)) => return Err(Violation::LengthAndChunked),
+        (Some(_), None) if http10 => return Err(Violation::TransferEncodingOnHttp10),
+        (Some(true), None) => State::ChunkSize,
+        (Some(false), None) => return Err(Violation::BadTransferEncoding),
+        (None, Some(n)) => State::Length(n),
+        (None, None) => State::Length(0),
+    };
+    let tunnel = method == b"CONNECT" || (f.upgrade && f.connection_upgrade);
+    Ok(HeadInfo { body, tunnel })
+}
+
+/// What the header fields say about framing.
+#[derive(Default)]
+struct Fields {
+    /// `Some(true)` when exactly one `Transfer-Encoding: chunked`.
+    transfer_encoding: Option<bool>,
+    content_length: Option<u64>,
+    upgrade: bool,
+    connection_upgrade: bool,
+}
+
+/// Check header (or trailer) lines, each ending in CRLF, the block ending in CRLF.
+fn check_fields(block: &[u8]) -> Result<Fields, Violation> {
+    let mut f = Fields::default();
+    let mut te_count = 0;
+    for line in block.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            continue;
+        }
+        if line[0] == b' ' || line[0] == b'\t' {
+            return Err(Violation::ObsFold);
+        }
+        let colon = line
+            .iter()
+            .position(|&b| b == b':')
+            .ok_or(Violation::BadHeaderLine)?;
+        let name = &line[..colon];
+        if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
+            return Err(Violation::BadHeaderLine);
+        }
+        let value = trim(&line[colon + 1..]);
+        if value.iter().any(|&b| b == 0 || b == b'\r') {
+            return Err(Violation::BadHeaderLine);
+        }
+        if name.eq_ignore_ascii_case(b"content-length") {
+            let n = parse_length(value).ok_or(Violation::BadContentLength)?;
+            if f.content_length.is_some_and(|prev| prev != n) {
+                return Err(Violation::ConflictingLengths);
+            }
+            f.content_length = Some(n);
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            te_count += 1;
+            let chunked = te_count == 1 && value.eq_ignore_ascii_case(b"chunked");
+            f.transfer_encoding = Some(chunked);
+        } else if name.eq_ignore_ascii_case(b"upgrade") {
+            f.upgrade = true;
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            f.connection_upgrade |= value
+                .split(|&b| b == b',')
+                .any(|t| trim(t).eq_ignore_ascii_case(b"upgrade"));
+        }
+    }
+    Ok(f)
+}
+
+/// `1*DIGIT`, at most 18 digits.
+fn parse_length(v: &[u8]) -> Option<u64> {
+    if v.is_empty() || v.len() > 18 || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(v).ok()?.parse().ok()
+}
+
+/// A chunk-size line (`1*HEXDIG [ *WS ";" ext ] CRLF`), at most 15 hex digits.
+fn chunk_size(line: &[u8]) -> Option<u64> {
+    let line = line.strip_suffix(b"\r\n")?;
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    if digits == 0 || digits > 15 {
+        return None;
+    }
+    let rest = &line[digits..];
+    let ext_ok = rest.is_empty() || {
+        let r = trim_start(rest);
+        r.first() == Some(&b';') && r.iter().all(|&b| b == b'\t' || (b' '..0x7f).contains(&b))
+    };
+    if !ext_ok {
+        return None;
+    }
+    u64::from_str_radix(std::str::from_utf8(&line[..digits]).ok()?, 16).ok()
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn trim(v: &[u8]) -> &[u8] {
+    let v = trim_start(v);
+    let end = v
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(0, |p| p + 1);
+    &v[..end]
+}
+
+fn trim_start(v: &[u8]) -> &[u8] {
+    let start = v
+        .iter()
+        .position(|&b| b != b' ' && b != b'\t')
+        .unwrap_or(v.len());
+    &v[start..]
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(input: &[u8]) -> (Vec<u8>, Vec<Fed>) {
+        let mut f = Framer::new(64 * 1024);
+        let mut out = Vec::new();
+        let mut verdicts = Vec::new();
+        // Byte by byte: results must not depend on how reads split the stream.
+        for b in input {
+            let v = f.feed(std::slice::from_ref(b), &mut out);
+            if v != Fed::Ok {
+                verdicts.push(v);
+            }
+        }
+        let mut whole = Vec::new();
+        let mut g = Framer::new(64 * 1024);
+        let v = g.feed(input, &mut whole);
+        assert_eq!(out, whole, "split and whole feeds differ");
+        assert_eq!(verdicts.first().copied().unwrap_or(Fed::Ok), v);
+        (out, verdicts)
+    }
+
+    fn refused(input: &[u8]) -> Violation {
+        match run(input).1.first() {
+            Some(Fed::Refused(v)) => *v,
+            other => panic!("expected refusal, got {other:?} for {input:?}"),
+        }
+    }
+
+    #[test]
+    fn well_formed_pipelines_pass_unchanged() {
+        let input = b"\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\nPOST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloPOST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n0\r\nx-t: 1\r\n\r\nGET /z HTTP/1.1\r\n\r\n";
+        let (out, verdicts) = run(input);
+        assert!(verdicts.is_empty());
+        assert_eq!(out, input);
+    }
+
+    #[test]
+    fn ambiguous_heads_are_refused_with_poison() {
+        assert_eq!(
+            refused(b"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Violation::LengthAndChunked
+        );
+        assert_eq!(
+            refused(b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n"),
+            Violation::ConflictingLengths
+        );
+        assert_eq!(
+            refused(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, identity\r\n\r\n"),
+            Violation::BadTransferEncoding
+        );
+        assert_eq!(
+            refused(b"POST / HTTP/1.1\r\nTransfer-Encoding: xchunked\r\n\r\n"),
+            Violation::BadTransferEncoding
+        );
+        assert_eq!(
+            refused(b"POST / HTTP/1.1\r\nTransfer-Encoding : chunked\r\n\r\n"),
+            Violation::BadHeaderLine
+        );
+        assert_eq!(
+            refused(b"GET / HTTP/1.1\r\nX-A: 1\r\n  folded\r\n\r\n"),
+            Violation::ObsFold
+        );
+        assert_eq!(
+            refused(b"GET / HTTP/1.1\nHost: a\r\n\r\n"),
+            Violation::BareLineEnding
+        );
+        assert_eq!(
+            refused(b"GET / HTTP/1.1\r\nHost: a\rX: b\r\n\r\n"),
+            Violation::BareLineEnding
+        );
+        assert_eq!(
+            refused(b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Violation::TransferEncodingOnHttp10
+        );
+        assert_eq!(
+            refused(b"POST / HTTP/1.1\r\nContent-Length: +3\r\n\r\n"),
+            Violation::BadContentLength
+        );
+        assert_eq!(
+            refused(b"POST / HTTP/1.1\r\nContent-Length: 3, 3\r\n\r\n"),
+            Violation::BadContentLength
+        );
+        let (out, _) = run(b"GET / HTTP/1.1\nHost: a\r\n\r\n");
+        assert_eq!(out, POISON);
+    }
+
+    #[test]
+    fn bad_chunks_break_the_stream_at_the_offending_byte() {
+        for (body, v) in [
+            (&b"g\r\n"[..], Violation::BadChunkSize),
+            (b"-1\r\n", Violation::BadChunkSize),
+            (b"0x5\r\n", Violation::BadChunkSize),
+            (b" 5\r\n", Violation::BadChunkSize),
+            (b"fffffffffffffffff\r\n", Violation::BadChunkSize),
+            (b"5\n", Violation::BareLineEnding),
+            (b"5\r\nhelloXX", Violation::BadChunkEnd),
+        ] {
+            let mut input = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            input.extend_from_slice(body);
+            input.extend_from_slice(b"GET /smuggled HTTP/1.1\r\n\r\n");
+            let (out, verdicts) = run(&input);
+            assert_eq!(verdicts.first(), Some(&Fed::Broken(v)), "{body:?}");
+            assert!(!out.windows(8).any(|w| w == b"smuggled"));
+        }
+    }
+
+    #[test]
+    fn h2_preface_and_upgrades_pass_through() {
+        let (out, v) = run(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x01\n\n");
+        assert!(v.is_empty());
+        assert_eq!(out, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x01\n\n");
+        let ws =
+            b"GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x05\nhi";
+        let (out, v) = run(ws);
+        assert!(v.is_empty());
+        assert_eq!(out, ws);
+    }
+
+    #[test]
+    fn oversize_heads_are_released_for_hyper_to_refuse() {
+        let mut f = Framer::new(100);
+        let mut out = Vec::new();
+        let head = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(200));
+        assert_eq!(f.feed(head.as_bytes(), &mut out), Fed::Ok);
+        assert_eq!(out, head.as_bytes());
+        assert!(f.is_passthrough());
+    }
+}

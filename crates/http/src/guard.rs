@@ -1,0 +1,178 @@
+//! The client connection wrapper: strict framing in front of hyper, and idle tracking.
+//!
+//! [`Guarded`] feeds every byte read from a client through [`Framer`] and hands hyper
+//! only what the framer releases (see `framing.rs` for why). It also stamps each read
+//! and write into the connection's [`Activity`], which the idle timer reads.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use switchyard_balance::clock;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::framing::{Fed, Framer};
+use crate::stats::ListenerStats;
+
+const SCRATCH: usize = 16 * 1024;
+
+/// When the connection last moved bytes, and how many requests are in flight on it.
+#[derive(Debug, Default)]
+pub(crate) struct Activity {
+    pub last: AtomicU64,
+    pub in_flight: AtomicU64,
+}
+
+/// A client stream checked by a [`Framer`] (none = pass-through, e.g. h2 by ALPN).
+pub(crate) struct Guarded<S> {
+    inner: S,
+    framer: Option<Framer>,
+    pending: Vec<u8>,
+    pos: usize,
+    scratch: Vec<u8>,
+    end: End,
+    activity: Arc<Activity>,
+    stats: Arc<ListenerStats>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum End {
+    Open,
+    /// A head was refused: end of stream once the poison is delivered.
+    Eof,
+    /// A body was malformed: error once released bytes are delivered.
+    Error,
+}
+
+// === impl Activity ===
+
+impl Activity {
+    pub fn touch(&self) {
+        self.last.store(clock::now(), Relaxed);
+    }
+}
+
+// === impl Guarded ===
+
+impl<S> Guarded<S> {
+    pub fn new(
+        inner: S,
+        framer: Option<Framer>,
+        activity: Arc<Activity>,
+        stats: Arc<ListenerStats>,
+    ) -> Self {
+        activity.touch();
+        Guarded {
+            inner,
+            framer,
+            pending: Vec::new(),
+            pos: 0,
+            scratch: Vec::new(),
+            end: End::Open,
+            activity,
+            stats,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            if this.pos < this.pending.len() {
+                let n = (this.pending.len() - this.pos).min(buf.remaining());
+                buf.put_slice(&this.pending[this.pos..this.pos + n]);
+                this.pos += n;
+                if this.pos == this.pending.len() {
+                    this.pending.clear();
+                    this.pos = 0;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            match this.end {
+                End::Eof => return Poll::Ready(Ok(())),
+                End::Error => {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "malformed request body framing",
+                    )))
+                }
+                End::Open => {}
+            }
+            let framer = match &mut this.framer {
+                Some(f) if !f.is_passthrough() => f,
+                _ => {
+                    let before = buf.filled().len();
+                    ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
+                    if buf.filled().len() > before {
+                        this.activity.touch();
+                    }
+                    return Poll::Ready(Ok(()));
+                }
+            };
+            if this.scratch.is_empty() {
+                this.scratch = vec![0; SCRATCH];
+            }
+            let mut tmp = ReadBuf::new(&mut this.scratch);
+            ready!(Pin::new(&mut this.inner).poll_read(cx, &mut tmp))?;
+            let got = tmp.filled();
+            if got.is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            this.activity.touch();
+            match framer.feed(got, &mut this.pending) {
+                Fed::Ok => {}
+                Fed::Refused(v) => {
+                    this.stats.rejected_framing.fetch_add(1, Relaxed);
+                    tracing::info!(violation = ?v, "refused an ambiguous request head");
+                    this.end = End::Eof;
+                }
+                Fed::Broken(v) => {
+                    this.stats.rejected_framing.fetch_add(1, Relaxed);
+                    tracing::info!(violation = ?v, "refused a malformed request body");
+                    this.end = End::Error;
+                }
+            }
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let n = ready!(Pin::new(&mut self.inner).poll_write(cx, buf))?;
+        self.activity.touch();
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let n = ready!(Pin::new(&mut self.inner).poll_write_vectored(cx, bufs))?;
+        self.activity.touch();
+        Poll::Ready(Ok(n))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}

@@ -1,0 +1,567 @@
+//! One request through the proxy: route, pick, rewrite, send (with retries), answer.
+//!
+//! Failure rules (SPEC "Errors"): no server up → `503`; a server that refuses, resets or
+//! closes before answering → the request goes to another server when that is safe, at
+//! most twice: always when nothing was sent (connect failed, a pooled connection was
+//! found closed), and after sending only for a bodyless request with an idempotent
+//! method (it is replayed from a copy of its head) — otherwise `502`; no response
+//! headers within `timeouts.backend` → `504`. Every failure is reported to the
+//! balancer through `Picked::finish(false, ..)` (passive health).
+
+use std::cell::RefCell;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HOST, LOCATION, SET_COOKIE};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
+use hyper::body::{Body as _, Incoming};
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+use switchyard_balance::{clock, hash_bytes, PickRequest, Picked, ServerId};
+use switchyard_config as config;
+
+use crate::access_log::Entry;
+use crate::affinity::{self, Affinity};
+use crate::backend::{Failure, Proto, SendError};
+use crate::body::{RequestBody, ResponseBody, Tracked};
+use crate::forward;
+use crate::guard::Activity;
+use crate::parse;
+use crate::route::{self, Action, RequestView};
+use crate::state::{State, Target};
+
+/// First try plus at most two retries.
+const MAX_ATTEMPTS: usize = 3;
+
+/// What a request knows about its connection.
+pub(crate) struct ConnInfo {
+    pub client: SocketAddr,
+    pub activity: Arc<Activity>,
+}
+
+/// The request's host, kept without copying the string.
+enum HostSrc {
+    Authority(Authority),
+    Header(HeaderValue),
+    Missing,
+}
+
+/// A bodyless request's head, kept so it can be sent again.
+struct Replay {
+    method: Method,
+    uri: Uri,
+    version: Version,
+    headers: HeaderMap,
+}
+
+thread_local! {
+    static RNG: RefCell<SmallRng> = RefCell::new(SmallRng::from_rng(&mut rand::rng()));
+}
+
+/// Serve one request.
+pub(crate) async fn handle(
+    state: Arc<State>,
+    conn: Arc<ConnInfo>,
+    req: Request<Incoming>,
+) -> Response<ResponseBody> {
+    use std::sync::atomic::Ordering::Relaxed;
+    conn.activity.in_flight.fetch_add(1, Relaxed);
+    let res = route_request(&state, &conn, req).await;
+    state.stats.count_status(res.status().as_u16());
+    conn.activity.in_flight.fetch_sub(1, Relaxed);
+    conn.activity.touch();
+    res
+}
+
+async fn route_request(
+    state: &State,
+    conn: &ConnInfo,
+    req: Request<Incoming>,
+) -> Response<ResponseBody> {
+    let start = Instant::now();
+    let (mut parts, body) = req.into_parts();
+    let host_src = match parts.uri.authority() {
+        Some(a) => HostSrc::Authority(a.clone()),
+        None => parts
+            .headers
+            .get(HOST)
+            .cloned()
+            .map_or(HostSrc::Missing, HostSrc::Header),
+    };
+    let host = host_src.host();
+    let mut log = state
+        .log
+        .enabled()
+        .then(|| entry(state, conn, &parts, host));
+    let view = RequestView {
+        method: &parts.method,
+        host,
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        headers: &parts.headers,
+    };
+    let route = state.routes.select(&view);
+    let route_name = route.map_or("default", |r| &r.name);
+    if let Some(e) = log.as_mut() {
+        e.route = route_name.into();
+    }
+    let forward = match route.map(|r| &r.action) {
+        Some(Action::Respond { status, body }) => {
+            return local(state, log, start, *status, body.clone());
+        }
+        Some(Action::Redirect { template, status }) => {
+            let pq = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+            let q = parts.uri.query().unwrap_or("");
+            let location = route::render(template, state.scheme, host.unwrap_or(""), pq, q);
+            let mut res = local(state, log, start, *status, Bytes::new());
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                res.headers_mut().insert(LOCATION, v);
+            }
+            return res;
+        }
+        Some(Action::Forward(f)) => Some(f),
+        None => None,
+    };
+    let (target, strip, set, remove) = match (forward, state.default_target) {
+        (Some(f), _) => (
+            f.target,
+            f.strip_prefix.as_deref(),
+            &f.set_headers[..],
+            &f.remove_headers[..],
+        ),
+        (None, Some(t)) => (t, None, &[][..], &[][..]),
+        (None, None) => {
+            return local(
+                state,
+                log,
+                start,
+                StatusCode::NOT_FOUND,
+                "no route\n".into(),
+            );
+        }
+    };
+    let target = &state.targets[target];
+    if let Some(e) = log.as_mut() {
+        e.pool = Some(target.name.clone());
+    }
+
+    // Affinity and the pool's hash key, read before the headers are rewritten.
+    let (sticky, cookie_server) = sticky_server(target, &parts.headers, conn.client.ip());
+    let hash = target
+        .pool
+        .snapshot()
+        .algorithm()
+        .uses_hash()
+        .then(|| {
+            request_hash(
+                &target.hash_key,
+                &parts.uri,
+                &parts.headers,
+                host,
+                conn.client.ip(),
+            )
+        })
+        .flatten();
+
+    // Rewrite the head for the server.
+    let upgrade = parts.version <= Version::HTTP_11 && is_upgrade(&parts.headers);
+    let client_upgrade = if upgrade {
+        parts.extensions.remove::<OnUpgrade>()
+    } else {
+        None
+    };
+    forward::strip_hop_by_hop(&mut parts.headers, upgrade);
+    for name in remove {
+        parts.headers.remove(name);
+    }
+    for (name, value) in set {
+        parts.headers.insert(name.clone(), value.clone());
+    }
+    forward::add_forwarding(&mut parts.headers, conn.client, state.scheme, host);
+    let pq = rewritten_path(&parts.uri, strip);
+    match target.proto {
+        Proto::Http1 => {
+            if !parts.headers.contains_key(HOST) {
+                if let HostSrc::Authority(a) = &host_src {
+                    if let Ok(v) = HeaderValue::from_str(a.as_str()) {
+                        parts.headers.insert(HOST, v);
+                    }
+                }
+            }
+            parts.uri = Uri::from(pq);
+            parts.version = Version::HTTP_11;
+        }
+        Proto::Http2 => {
+            let authority = match &host_src {
+                HostSrc::Authority(a) => Some(a.clone()),
+                HostSrc::Header(h) => Authority::try_from(h.as_bytes()).ok(),
+                HostSrc::Missing => None,
+            };
+            let mut uri = http::uri::Parts::default();
+            uri.scheme = Some(if state.backends.is_tls() {
+                Scheme::HTTPS
+            } else {
+                Scheme::HTTP
+            });
+            uri.authority = authority.or_else(|| Authority::try_from("localhost").ok());
+            uri.path_and_query = Some(pq);
+            parts.uri = Uri::from_parts(uri).unwrap_or_default();
+            parts.headers.remove(HOST);
+            parts.version = Version::HTTP_2;
+        }
+    }
+    let bodyless = body.is_end_stream();
+    let replay = (bodyless && !upgrade).then(|| Replay {
+        method: parts.method.clone(),
+        uri: parts.uri.clone(),
+        version: parts.version,
+        headers: parts.headers.clone(),
+    });
+    let body = if bodyless {
+        RequestBody::Empty
+    } else {
+        RequestBody::Client {
+            inner: body,
+            stats: state.stats.clone(),
+        }
+    };
+    let req = Request::from_parts(parts, body);
+    let sent = send_with_retries(state, target, req, replay, hash, sticky).await;
+    let (picked, mut res) = match sent {
+        Ok(ok) => ok,
+        Err(status) => {
+            let text: &'static str = match status {
+                StatusCode::SERVICE_UNAVAILABLE => "no server available\n",
+                StatusCode::GATEWAY_TIMEOUT => "backend timed out\n",
+                StatusCode::BAD_REQUEST => "bad request\n",
+                _ => "bad gateway\n",
+            };
+            return local(
+                state,
+                log,
+                start,
+                status,
+                Bytes::from_static(text.as_bytes()),
+            );
+        }
+    };
+    if let Some(e) = log.as_mut() {
+        e.server = Some(picked.name().to_string());
+        e.status = res.status().as_u16();
+    }
+    if res.status() == StatusCode::SWITCHING_PROTOCOLS {
+        if let Some(client) = client_upgrade {
+            tunnel(state, client, hyper::upgrade::on(&mut res));
+        }
+    } else {
+        forward::strip_hop_by_hop(res.headers_mut(), false);
+    }
+    if let Affinity::Cookie { set_cookie, .. } = &target.affinity {
+        if cookie_server != Some(picked.id()) {
+            if let Some(v) = set_cookie.get(&picked.id()) {
+                res.headers_mut().append(SET_COOKIE, v.clone());
+            }
+        }
+    }
+    let (mut rparts, rbody) = res.into_parts();
+    rparts.version = Version::HTTP_11;
+    let failed = rparts.status.is_server_error();
+    let log = log.map(|e| (state.log.clone(), e));
+    let tracked = Tracked::new(rbody, picked, failed, start, state.stats.clone(), log);
+    Response::from_parts(rparts, ResponseBody::Proxied(Box::new(tracked)))
+}
+
+/// Pick, send, and retry when safe. `Err` is the status to answer.
+async fn send_with_retries(
+    state: &State,
+    target: &Target,
+    req: Request<RequestBody>,
+    replay: Option<Replay>,
+    hash: Option<u64>,
+    sticky: Option<ServerId>,
+) -> Result<(Picked, Response<Incoming>), StatusCode> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let idempotent = is_idempotent(req.method());
+    let mut tried = [ServerId::from_u64(0); MAX_ATTEMPTS];
+    let mut pending = Some(req);
+    for attempt in 0..MAX_ATTEMPTS {
+        let request = match (pending.take(), &replay) {
+            (Some(r), _) => r,
+            (None, Some(r)) if idempotent => r.request(),
+            (None, _) => return Err(StatusCode::BAD_GATEWAY),
+        };
+        let pick = PickRequest {
+            hash,
+            sticky: if attempt == 0 { sticky } else { None },
+            exclude: &tried[..attempt],
+        };
+        let picked = RNG.with(|rng| {
+            target
+                .pool
+                .pick(&pick, &mut *rng.borrow_mut(), clock::now())
+        });
+        let Some(picked) = picked else {
+            tracing::warn!(pool = %target.name, "no server up");
+            return Err(if attempt == 0 {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::BAD_GATEWAY
+            });
+        };
+        if attempt > 0 {
+            state.stats.retries.fetch_add(1, Relaxed);
+        }
+        tried[attempt] = picked.id();
+        let t0 = Instant::now();
+        let send = state.backends.send(picked.address(), target.proto, request);
+        match tokio::time::timeout(state.timeouts.backend, send).await {
+            Ok(Ok(res)) => return Ok((picked, res)),
+            Err(_) => {
+                tracing::warn!(pool = %target.name, server = picked.name(), "backend timed out");
+                picked.finish(false, t0.elapsed(), clock::now());
+                return Err(StatusCode::GATEWAY_TIMEOUT);
+            }
+            Ok(Err(SendError::NotSent(req, failure))) => {
+                tracing::warn!(pool = %target.name, server = picked.name(), %failure, "backend failed before the request was sent");
+                picked.finish(false, t0.elapsed(), clock::now());
+                pending = Some(*req);
+            }
+            Ok(Err(SendError::Sent(failure))) => {
+                if let Failure::Http(e) = &failure {
+                    if e.is_user() {
+                        // The client's body failed (malformed or aborted): not the server's fault.
+                        return Err(StatusCode::BAD_REQUEST);
+                    }
+                }
+                tracing::warn!(pool = %target.name, server = picked.name(), %failure, "backend failed before answering");
+                picked.finish(false, t0.elapsed(), clock::now());
+                if replay.is_none() || !idempotent {
+                    return Err(StatusCode::BAD_GATEWAY);
+                }
+            }
+        }
+    }
+    Err(StatusCode::BAD_GATEWAY)
+}
+
+/// The server the request is sticky to, and the server a valid affinity cookie names.
+fn sticky_server(
+    target: &Target,
+    headers: &HeaderMap,
+    ip: IpAddr,
+) -> (Option<ServerId>, Option<ServerId>) {
+    match &target.affinity {
+        Affinity::None => (None, None),
+        Affinity::Cookie { name, by_token, .. } => {
+            let id = parse::cookie(headers, name)
+                .and_then(affinity::decode)
+                .and_then(|t| by_token.get(&t).copied());
+            (id, id)
+        }
+        Affinity::SourceIp { servers } => (affinity::rendezvous(servers, hash_ip(ip)), None),
+        Affinity::Header { name, servers } => (
+            headers
+                .get(name)
+                .and_then(|v| affinity::rendezvous(servers, hash_bytes(v.as_bytes()))),
+            None,
+        ),
+    }
+}
+
+/// The pool's `hash_key` for ring_hash / maglev.
+fn request_hash(
+    key: &config::HashKey,
+    uri: &Uri,
+    headers: &HeaderMap,
+    host: Option<&str>,
+    ip: IpAddr,
+) -> Option<u64> {
+    match key {
+        config::HashKey::SourceIp => Some(hash_ip(ip)),
+        config::HashKey::Header(n) => headers.get(n.as_str()).map(|v| hash_bytes(v.as_bytes())),
+        config::HashKey::Cookie(n) => parse::cookie(headers, n).map(|v| hash_bytes(v.as_bytes())),
+        config::HashKey::Query(n) => uri
+            .query()
+            .and_then(|q| parse::query_value(q, n))
+            .map(|v| hash_bytes(v.as_bytes())),
+        config::HashKey::Path => Some(hash_bytes(uri.path().as_bytes())),
+        config::HashKey::Host => host.map(|h| hash_bytes(h.to_ascii_lowercase().as_bytes())),
+    }
+}
+
+fn hash_ip(ip: IpAddr) -> u64 {
+    match ip.to_canonical() {
+        IpAddr::V4(a) => hash_bytes(&a.octets()),
+        IpAddr::V6(a) => hash_bytes(&a.octets()),
+    }
+}
+
+/// The path and query to send, with the route's prefix stripped.
+fn rewritten_path(uri: &Uri, strip: Option<&str>) -> PathAndQuery {
+    let pq = uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    let Some(prefix) = strip else { return pq };
+    let Some(rest) = pq.path().strip_prefix(prefix) else {
+        return pq;
+    };
+    let mut out = String::with_capacity(pq.as_str().len());
+    if !rest.starts_with('/') {
+        out.push('/');
+    }
+    out.push_str(rest);
+    if let Some(q) = pq.query() {
+        out.push('?');
+        out.push_str(q);
+    }
+    PathAndQuery::try_from(out).unwrap_or(pq)
+}
+
+fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(http::header::UPGRADE)
+        && headers
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+fn is_idempotent(m: &Method) -> bool {
+    matches!(
+        *m,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    )
+}
+
+/// Join the client's and the server's upgraded connections and copy both ways.
+fn tunnel(state: &State, client: OnUpgrade, server: OnUpgrade) {
+    use std::sync::atomic::Ordering::Relaxed;
+    state.stats.upgrades.fetch_add(1, Relaxed);
+    tokio::spawn(async move {
+        match tokio::try_join!(client, server) {
+            Ok((c, s)) => {
+                let (mut c, mut s) = (TokioIo::new(c), TokioIo::new(s));
+                let _ = tokio::io::copy_bidirectional(&mut c, &mut s).await;
+            }
+            Err(e) => tracing::debug!(error = %e, "upgrade failed"),
+        }
+    });
+}
+
+/// A short plain-text answer made by the proxy itself.
+fn local(
+    state: &State,
+    log: Option<Box<Entry>>,
+    start: Instant,
+    status: StatusCode,
+    body: Bytes,
+) -> Response<ResponseBody> {
+    if let Some(mut e) = log {
+        e.status = status.as_u16();
+        e.bytes_out = body.len() as u64;
+        e.ttfb = start.elapsed();
+        e.total = e.ttfb;
+        state.log.log(*e);
+    }
+    let mut res = Response::new(ResponseBody::full(body));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    res
+}
+
+/// The access log entry, before the answer is known.
+fn entry(
+    state: &State,
+    conn: &ConnInfo,
+    parts: &http::request::Parts,
+    host: Option<&str>,
+) -> Box<Entry> {
+    let header = |n: http::header::HeaderName| {
+        parts
+            .headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    Box::new(Entry {
+        time: SystemTime::now(),
+        listener: state.listener.clone(),
+        client: conn.client,
+        method: parts.method.to_string(),
+        uri: parts.uri.to_string(),
+        version: parts.version,
+        host: host.unwrap_or("").to_string(),
+        route: "default".into(),
+        pool: None,
+        server: None,
+        status: 0,
+        bytes_in: parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+            .unwrap_or(0),
+        bytes_out: 0,
+        ttfb: Default::default(),
+        total: Default::default(),
+        user_agent: header(http::header::USER_AGENT),
+        referer: header(http::header::REFERER),
+    })
+}
+
+// === impl HostSrc ===
+
+impl HostSrc {
+    fn host(&self) -> Option<&str> {
+        let raw = match self {
+            HostSrc::Authority(a) => a.as_str(),
+            HostSrc::Header(h) => h.to_str().ok()?,
+            HostSrc::Missing => return None,
+        };
+        let raw = raw.rsplit('@').next().unwrap_or(raw);
+        let host = parse::strip_port(raw);
+        let host = host.strip_suffix('.').unwrap_or(host);
+        (!host.is_empty()).then_some(host)
+    }
+}
+
+// === impl Replay ===
+
+impl Replay {
+    fn request(&self) -> Request<RequestBody> {
+        let mut req = Request::new(RequestBody::Empty);
+        *req.method_mut() = self.method.clone();
+        *req.uri_mut() = self.uri.clone();
+        *req.version_mut() = self.version;
+        *req.headers_mut() = self.headers.clone();
+        req
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strip_prefix_keeps_a_leading_slash_and_the_query() {
+        let uri: Uri = "/api/v2/users?x=1".parse().unwrap();
+        assert_eq!(rewritten_path(&uri, Some("/api/v2")).as_str(), "/users?x=1");
+        assert_eq!(
+            rewritten_path(&uri, Some("/api/v2/")).as_str(),
+            "/users?x=1"
+        );
+        let exact: Uri = "/api".parse().unwrap();
+        assert_eq!(rewritten_path(&exact, Some("/api")).as_str(), "/");
+        assert_eq!(rewritten_path(&uri, None).as_str(), "/api/v2/users?x=1");
+    }
+}

@@ -1,0 +1,198 @@
+//! Accepting and serving client connections for one listener.
+//!
+//! [`serve`] is what the runtime runs per http/https listener. Each accepted connection
+//! loads the current [`State`] (reloads swap it; a connection keeps the state it
+//! started with for TLS and limits, while every request loads the newest for routing),
+//! takes a `max_connections` permit (without one, the accept waits and connections
+//! queue in the kernel backlog), does the TLS handshake within `timeouts.handshake`,
+//! then hands the stream, behind the strict framing guard, to hyper-util's auto server
+//! (HTTP/1.1 with keep-alive and pipelining, h2c prior knowledge, h2 by ALPN, upgrades).
+//! `timeouts.request_header` bounds slow request heads (hyper's header read timeout);
+//! a connection with nothing in flight and no bytes moved for `timeouts.idle` is shut
+//! down gracefully. On cancellation, accepting stops, every connection is asked to
+//! finish its in-flight requests and close, and `serve` returns when all are done.
+
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use switchyard_balance::clock;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::framing::Framer;
+use crate::guard::{Activity, Guarded};
+use crate::proxy::{self, ConnInfo};
+use crate::state::{State, MAX_HEADER_BYTES};
+
+/// Serve `listener` until `shutdown` is cancelled and every connection has finished.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<ArcSwap<State>>,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
+    let tracker = TaskTracker::new();
+    tracker.spawn(reap_idle_backends(state.clone(), shutdown.clone()));
+    loop {
+        let current = state.load_full();
+        let permit = match &current.connections {
+            Some(sem) => tokio::select! {
+                p = sem.clone().acquire_owned() => p.ok(),
+                _ = shutdown.cancelled() => break,
+            },
+            None => None,
+        };
+        let (tcp, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(ok) => ok,
+                Err(e) => {
+                    tracing::warn!(listener = %current.name(), error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.cancelled() => break,
+        };
+        let span = tracing::debug_span!("connection", listener = %current.name(), client = %peer);
+        let work = connection(tcp, peer, current, state.clone(), shutdown.clone(), permit);
+        tracker.spawn(work.instrument(span));
+    }
+    tracker.close();
+    tracker.wait().await;
+    Ok(())
+}
+
+async fn reap_idle_backends(state: Arc<ArcSwap<State>>, shutdown: CancellationToken) {
+    loop {
+        let every = (state.load().timeouts.idle / 2).max(Duration::from_millis(100));
+        tokio::select! {
+            _ = tokio::time::sleep(every) => state.load().backends.reap(),
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+async fn connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    current: Arc<State>,
+    state: Arc<ArcSwap<State>>,
+    shutdown: CancellationToken,
+    _permit: Option<OwnedSemaphorePermit>,
+) {
+    let stats = current.stats.clone();
+    stats.connections_total.fetch_add(1, Relaxed);
+    stats.connections_open.fetch_add(1, Relaxed);
+    let _ = tcp.set_nodelay(true);
+    let activity = Arc::new(Activity::default());
+    let info = Arc::new(ConnInfo {
+        client: peer,
+        activity: activity.clone(),
+    });
+    match &current.tls {
+        None => {
+            let io = Guarded::new(
+                tcp,
+                Some(Framer::new(MAX_HEADER_BYTES)),
+                activity,
+                stats.clone(),
+            );
+            http(io, info, &current, state, shutdown).await;
+        }
+        Some(acceptor) => {
+            let handshake = tokio::time::timeout(current.timeouts.handshake, acceptor.accept(tcp));
+            match handshake.await {
+                Ok(Ok(tls)) => {
+                    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                    let framer = (!h2).then(|| Framer::new(MAX_HEADER_BYTES));
+                    let io = Guarded::new(tls, framer, activity, stats.clone());
+                    http(io, info, &current, state, shutdown).await;
+                }
+                Ok(Err(e)) => {
+                    stats.tls_failures.fetch_add(1, Relaxed);
+                    tracing::debug!(error = %e, "TLS handshake failed");
+                }
+                Err(_) => {
+                    stats.tls_failures.fetch_add(1, Relaxed);
+                    tracing::debug!("TLS handshake timed out");
+                }
+            }
+        }
+    }
+    stats.connections_open.fetch_sub(1, Relaxed);
+}
+
+async fn http<S>(
+    io: Guarded<S>,
+    info: Arc<ConnInfo>,
+    current: &State,
+    state: Arc<ArcSwap<State>>,
+    shutdown: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let activity = info.activity.clone();
+    let service = hyper::service::service_fn(move |req| {
+        let (state, info) = (state.load_full(), info.clone());
+        async move { Ok::<_, Infallible>(proxy::handle(state, info, req).await) }
+    });
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(current.timeouts.request_header)
+        .max_buf_size(MAX_HEADER_BYTES)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEADER_BYTES as u32);
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    let idle = current.timeouts.idle;
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            res = conn.as_mut() => {
+                if let Err(e) = res {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            _ = shutdown.cancelled(), if !closing => {
+                closing = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            _ = idle_for(&activity, idle), if !closing => {
+                closing = true;
+                tracing::debug!("closing idle connection");
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}
+
+/// Resolves once nothing was in flight and no byte moved for `idle`.
+async fn idle_for(activity: &Activity, idle: Duration) {
+    loop {
+        let last = activity.last.load(Relaxed);
+        let deadline = clock::instant(last) + idle;
+        tokio::time::sleep_until(deadline.into()).await;
+        if activity.in_flight.load(Relaxed) == 0 && activity.last.load(Relaxed) == last {
+            return;
+        }
+        if activity.in_flight.load(Relaxed) > 0 {
+            tokio::time::sleep(idle.min(Duration::from_secs(1))).await;
+        }
+    }
+}
