@@ -1,0 +1,151 @@
+//! Bidirectional forwarding between a client and a server socket: half-close propagated
+//! (EOF on one side becomes `shutdown(Write)` on the other; done when both directions
+//! are), idle timeout, and a periodic check hook the caller uses for draining.
+//!
+//! Each direction uses `splice(2)` through a pipe on Linux (see `splice.rs`) or a plain
+//! userspace copy when splicing is switched off or a pipe cannot be made. Both directions
+//! work on `&TcpStream` with tokio readiness, so no split halves or extra tasks are needed.
+
+use std::io;
+use std::net::Shutdown;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use switchyard_balance::clock;
+use tokio::net::TcpStream;
+
+use crate::splice;
+
+/// Userspace copy buffer per direction.
+const USER_BUF: usize = 256 * 1024;
+
+/// How a forwarded connection ended.
+#[derive(Debug)]
+pub enum End {
+    /// Both directions reached EOF and were shut down.
+    Done,
+    /// No byte moved in either direction for the idle timeout.
+    Idle,
+    /// The caller's check asked to stop (drain timeout).
+    Stopped,
+    /// A socket error (reset, broken pipe) in one direction ended both.
+    Error(io::Error),
+}
+
+/// Options of one forwarded connection.
+#[derive(Debug, Clone, Copy)]
+pub struct CopyOpts {
+    /// Use `splice(2)` (Linux); otherwise copy through a userspace buffer.
+    pub splice: bool,
+    /// Close after this long without a byte in either direction.
+    pub idle: Duration,
+}
+
+/// Forwards until both directions are done, or idle, an error, or `check` says stop.
+/// `moved_in(n)`/`moved_out(n)` are called as bytes reach the server / the client.
+pub async fn forward_both(
+    client: &TcpStream,
+    server: &TcpStream,
+    opts: CopyOpts,
+    moved_in: impl Fn(usize),
+    moved_out: impl Fn(usize),
+    mut check: impl FnMut() -> bool,
+) -> End {
+    let last = AtomicU64::new(clock::now());
+    let touch = || last.store(clock::now(), Ordering::Relaxed);
+    let up = direction(client, server, opts.splice, |n| {
+        touch();
+        moved_in(n)
+    });
+    let down = direction(server, client, opts.splice, |n| {
+        touch();
+        moved_out(n)
+    });
+    tokio::pin!(up, down);
+    let period = (opts.idle / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let (mut up_done, mut down_done) = (false, false);
+    while !(up_done && down_done) {
+        tokio::select! {
+            r = &mut up, if !up_done => match r {
+                Ok(()) => up_done = true,
+                Err(e) => return End::Error(e),
+            },
+            r = &mut down, if !down_done => match r {
+                Ok(()) => down_done = true,
+                Err(e) => return End::Error(e),
+            },
+            _ = tick.tick() => {
+                let idle_for = clock::now().saturating_sub(last.load(Ordering::Relaxed));
+                if idle_for >= opts.idle.as_nanos() as u64 {
+                    return End::Idle;
+                }
+                if check() {
+                    return End::Stopped;
+                }
+            }
+        }
+    }
+    End::Done
+}
+
+/// One direction: forward until EOF, then shut down the write side of `to`.
+async fn direction(
+    from: &TcpStream,
+    to: &TcpStream,
+    use_splice: bool,
+    moved: impl FnMut(usize),
+) -> io::Result<()> {
+    // Wait for the first byte (or EOF) before making a pipe: idle connections hold none.
+    from.readable().await?;
+    let pipe = if use_splice && cfg!(target_os = "linux") {
+        splice::Pipe::new().ok()
+    } else {
+        None
+    };
+    match pipe {
+        Some(mut p) => splice::forward(from, to, &mut p, moved).await?,
+        None => forward_user(from, to, moved).await?,
+    };
+    match socket2::SockRef::from(to).shutdown(Shutdown::Write) {
+        Err(e) if e.kind() != io::ErrorKind::NotConnected => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Userspace copy through one buffer until `from` reads EOF.
+async fn forward_user(
+    from: &TcpStream,
+    to: &TcpStream,
+    mut moved: impl FnMut(usize),
+) -> io::Result<u64> {
+    let mut buf = vec![0u8; USER_BUF];
+    let mut total = 0;
+    loop {
+        from.readable().await?;
+        let n = match from.try_read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        };
+        write_all(to, &buf[..n]).await?;
+        total += n as u64;
+        moved(n);
+    }
+}
+
+/// Writes all of `data` to `to` with readiness-driven non-blocking writes.
+pub async fn write_all(to: &TcpStream, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        to.writable().await?;
+        match to.try_write(data) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,245 @@
+//! A listener's immutable state, built from the validated configuration: the one place
+//! that adapts `switchyard_config` types to what the proxy loops need.
+//!
+//! The runtime builds a new `State` on every reload and swaps it into the listener's
+//! `ArcSwap`; each new connection or flow loads the current one and keeps that `Arc` for
+//! its whole life.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchyard_balance::Pool;
+use switchyard_config::{HashKey, HostMatch, Listener, ListenerKind, ProxyProtocol, Timeouts};
+
+use crate::stats::ListenerStats;
+
+/// Environment switch for the benchmark: `SWITCHYARD_L4_SPLICE=0` turns `splice(2)` off.
+pub const SPLICE_ENV: &str = "SWITCHYARD_L4_SPLICE";
+
+/// One L4 listener's state.
+#[derive(Debug)]
+pub struct State {
+    /// The listener's name.
+    pub name: String,
+    /// What the listener does.
+    pub mode: Mode,
+    /// The default pool (no SNI route matched, or tcp/udp).
+    pub default_pool: Option<PoolRef>,
+    /// tls: `[[listener.route]]` `sni` routes, first match wins.
+    pub sni_routes: Vec<(HostMatch, PoolRef)>,
+    /// `max_connections`: TCP connections beyond it are closed at once.
+    pub max_connections: Option<u32>,
+    /// `timeouts`.
+    pub timeouts: Timeouts,
+    /// Zero-copy forwarding with `splice(2)` (Linux; default on, `SWITCHYARD_L4_SPLICE=0`
+    /// turns it off).
+    pub splice: bool,
+    /// The listener's counters (shared across reloads).
+    pub stats: Arc<ListenerStats>,
+}
+
+/// The listener's protocol and its own settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `protocol = "tcp"`.
+    Tcp {
+        /// `proxy_protocol`.
+        send_proxy: ProxyProtocol,
+        /// `accept_proxy_protocol`.
+        accept_proxy: bool,
+    },
+    /// `protocol = "tls"`: passthrough routed on SNI.
+    Tls {
+        /// `proxy_protocol`.
+        send_proxy: ProxyProtocol,
+        /// `accept_proxy_protocol`.
+        accept_proxy: bool,
+    },
+    /// `protocol = "udp"`.
+    Udp {
+        /// `max_flows`.
+        max_flows: usize,
+    },
+}
+
+/// A pool a connection can go to, with the per-pool settings L4 needs.
+#[derive(Debug, Clone)]
+pub struct PoolRef {
+    /// The pool's name.
+    pub name: String,
+    /// The live pool.
+    pub pool: Arc<Pool>,
+    /// What the hashing algorithms hash.
+    pub hash: HashSource,
+    /// `drain_timeout`: a draining server's connections are closed after this long.
+    pub drain_timeout: Option<Duration>,
+}
+
+/// What an L4 connection's hash key is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashSource {
+    /// `hash_key = "source_ip"`: the client's IP.
+    SourceIp,
+    /// `hash_key = "connection"`: the client's IP and port.
+    Connection,
+    /// `hash_key = "host"`: the SNI name on tls listeners (source IP when absent).
+    Sni,
+}
+
+/// Why a listener's state cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    /// Not a tcp, udp or tls listener.
+    #[error("listener \"{listener}\": protocol \"{protocol}\" is not served by the L4 proxy")]
+    NotL4 {
+        /// Listener name.
+        listener: String,
+        /// Its protocol.
+        protocol: &'static str,
+    },
+    /// A pool the listener names has no live pool.
+    #[error("listener \"{listener}\": pool \"{pool}\" does not exist")]
+    MissingPool {
+        /// Listener name.
+        listener: String,
+        /// Pool name.
+        pool: String,
+    },
+    /// A tcp/udp listener without `pool`, or a tls one without `pool` or routes.
+    #[error("listener \"{listener}\": no pool to send traffic to")]
+    NoPool {
+        /// Listener name.
+        listener: String,
+    },
+}
+
+// === impl State ===
+
+impl State {
+    /// Builds the state of an L4 listener. `pools` are the live pools by name; `pool_configs`
+    /// (the configuration's `[[pool]]` list) give each pool's `hash_key` and `drain_timeout`.
+    pub fn build(
+        listener: &Listener,
+        pools: &HashMap<String, Arc<Pool>>,
+        pool_configs: &[switchyard_config::Pool],
+    ) -> Result<State, BuildError> {
+        let name = listener.name.clone();
+        let pool_ref = |pool: &str| -> Result<PoolRef, BuildError> {
+            let live = pools.get(pool).ok_or_else(|| BuildError::MissingPool {
+                listener: name.clone(),
+                pool: pool.to_string(),
+            })?;
+            let cfg = pool_configs.iter().find(|p| p.name == pool);
+            Ok(PoolRef {
+                name: pool.to_string(),
+                pool: live.clone(),
+                hash: cfg.map_or(HashSource::SourceIp, |c| hash_source(&c.hash_key)),
+                drain_timeout: cfg.and_then(|c| c.drain_timeout),
+            })
+        };
+        let (mode, sni_routes) = match &listener.kind {
+            ListenerKind::Tcp {
+                proxy_protocol,
+                accept_proxy_protocol,
+            } => (
+                Mode::Tcp {
+                    send_proxy: *proxy_protocol,
+                    accept_proxy: *accept_proxy_protocol,
+                },
+                Vec::new(),
+            ),
+            ListenerKind::Udp { max_flows } => (
+                Mode::Udp {
+                    max_flows: *max_flows,
+                },
+                Vec::new(),
+            ),
+            ListenerKind::Tls {
+                sni_routes,
+                proxy_protocol,
+                accept_proxy_protocol,
+            } => {
+                let routes = sni_routes
+                    .iter()
+                    .map(|r| Ok((r.sni.clone(), pool_ref(&r.pool)?)))
+                    .collect::<Result<Vec<_>, BuildError>>()?;
+                let mode = Mode::Tls {
+                    send_proxy: *proxy_protocol,
+                    accept_proxy: *accept_proxy_protocol,
+                };
+                (mode, routes)
+            }
+            _ => {
+                return Err(BuildError::NotL4 {
+                    listener: name.clone(),
+                    protocol: listener.protocol(),
+                })
+            }
+        };
+        let default_pool = listener.pool.as_deref().map(pool_ref).transpose()?;
+        if default_pool.is_none() && sni_routes.is_empty() {
+            return Err(BuildError::NoPool { listener: name });
+        }
+        Ok(State {
+            stats: ListenerStats::for_listener(&name),
+            name,
+            mode,
+            default_pool,
+            sni_routes,
+            max_connections: listener.max_connections,
+            timeouts: listener.timeouts,
+            splice: splice_default(),
+        })
+    }
+
+    /// The pool for a TLS connection with this SNI: the first matching route, else the
+    /// listener's default pool.
+    pub fn route_sni(&self, sni: Option<&str>) -> Option<&PoolRef> {
+        sni.and_then(|s| self.sni_routes.iter().find(|(m, _)| m.matches(s)))
+            .map(|(_, p)| p)
+            .or(self.default_pool.as_ref())
+    }
+}
+
+/// Whether splicing is on by default: Linux, unless `SWITCHYARD_L4_SPLICE=0`.
+pub fn splice_default() -> bool {
+    cfg!(target_os = "linux") && std::env::var(SPLICE_ENV).map_or(true, |v| v != "0")
+}
+
+fn hash_source(key: &HashKey) -> HashSource {
+    match key {
+        HashKey::SourceIp => HashSource::SourceIp,
+        HashKey::Host => HashSource::Sni,
+        // `connection` comes with the balance crate's HashKey; matched by its name so this
+        // compiles against both the config stand-in and the re-export.
+        other if other.to_string() == "connection" => HashSource::Connection,
+        _ => HashSource::SourceIp,
+    }
+}
+
+// === impl HashSource ===
+
+impl HashSource {
+    /// The hash of a connection's key.
+    pub fn hash(self, client: SocketAddr, sni: Option<&str>) -> u64 {
+        use switchyard_balance::hash_bytes;
+        let ip = |a: SocketAddr| match a.ip() {
+            std::net::IpAddr::V4(v4) => hash_bytes(&v4.octets()),
+            std::net::IpAddr::V6(v6) => hash_bytes(&v6.octets()),
+        };
+        match (self, sni) {
+            (HashSource::SourceIp, _) | (HashSource::Sni, None) => ip(client),
+            (HashSource::Connection, _) => {
+                let mut key = match client.ip() {
+                    std::net::IpAddr::V4(v4) => v4.octets().to_vec(),
+                    std::net::IpAddr::V6(v6) => v6.octets().to_vec(),
+                };
+                key.extend_from_slice(&client.port().to_be_bytes());
+                hash_bytes(&key)
+            }
+            (HashSource::Sni, Some(name)) => hash_bytes(name.as_bytes()),
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! Serving a tcp or tls listener: the accept loop, `max_connections`, and one task per
+//! connection that reads the first bytes (PROXY header, ClientHello), picks and connects
+//! to a server, sends the PROXY header and pending bytes, then forwards both ways.
+//!
+//! Graceful shutdown: when the token is cancelled the loop stops accepting and `serve_tcp`
+//! returns once every connection has finished (the runtime bounds that wait with
+//! `global.shutdown_timeout`).
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use switchyard_balance::{clock, ServerState};
+use switchyard_config::ProxyProtocol;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn, Instrument};
+
+use crate::conntable::ConnTable;
+use crate::copy::{self, CopyOpts, End};
+use crate::state::{Mode, PoolRef, State};
+use crate::stats::ListenerStats;
+use crate::{connect, handshake, proxy_proto};
+
+/// Serves a tcp or tls listener on `listener` until `cancel`, then waits for in-flight
+/// connections to finish.
+pub async fn serve_tcp(
+    listener: TcpListener,
+    state: Arc<ArcSwap<State>>,
+    cancel: CancellationToken,
+) {
+    let tracker = TaskTracker::new();
+    let local = listener.local_addr().ok();
+    loop {
+        let accepted = tokio::select! {
+            _ = cancel.cancelled() => break,
+            r = listener.accept() => r,
+        };
+        let (sock, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                warn!(listener = %state.load().name, error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let st = state.load_full();
+        let stats = st.stats.clone();
+        ListenerStats::inc(&stats.connections_accepted);
+        let active = stats.connections_active.fetch_add(1, Ordering::Relaxed);
+        if st
+            .max_connections
+            .is_some_and(|max| active >= u64::from(max))
+        {
+            ListenerStats::dec(&stats.connections_active);
+            ListenerStats::inc(&stats.connections_rejected);
+            debug!(listener = %st.name, client = %peer, "max_connections reached, connection closed");
+            continue;
+        }
+        let span = tracing::info_span!("l4_conn", listener = %st.name, client = %peer);
+        tracker.spawn(
+            async move {
+                handle(sock, peer, local, &st).await;
+                ListenerStats::dec(&stats.connections_active);
+            }
+            .instrument(span),
+        );
+    }
+    tracker.close();
+    tracker.wait().await;
+}
+
+/// One connection, start to end.
+async fn handle(client: TcpStream, peer: SocketAddr, local: Option<SocketAddr>, st: &State) {
+    let _ = client.set_nodelay(true);
+    let (accept_proxy, send_proxy, want_sni) = match st.mode {
+        Mode::Tcp {
+            accept_proxy,
+            send_proxy,
+        } => (accept_proxy, send_proxy, false),
+        Mode::Tls {
+            accept_proxy,
+            send_proxy,
+        } => (accept_proxy, send_proxy, true),
+        Mode::Udp { .. } => return,
+    };
+    let deadline = tokio::time::Instant::now() + st.timeouts.handshake;
+    let hello = if accept_proxy || want_sni {
+        match handshake::read(&client, accept_proxy, want_sni, deadline).await {
+            Ok(h) => h,
+            Err(e) => {
+                ListenerStats::inc(&st.stats.connections_failed);
+                info!(error = %e, "connection closed");
+                return;
+            }
+        }
+    } else {
+        handshake::Hello::default()
+    };
+    let local = local.or_else(|| client.local_addr().ok()).unwrap_or(peer);
+    let (source, destination) = hello.proxied.unwrap_or((peer, local));
+    let route = if want_sni {
+        st.route_sni(hello.sni.as_deref())
+    } else {
+        st.default_pool.as_ref()
+    };
+    let Some(route) = route else {
+        ListenerStats::inc(&st.stats.connections_failed);
+        info!(sni = ?hello.sni, "no route and no default pool, connection closed");
+        return;
+    };
+    let hash = Some(route.hash.hash(source, hello.sni.as_deref()));
+    let conn = match connect::connect(route, hash, st.timeouts.connect, &st.stats).await {
+        Ok(c) => c,
+        Err(e) => {
+            ListenerStats::inc(&st.stats.connections_failed);
+            warn!(error = %e, "connection closed");
+            return;
+        }
+    };
+    let mut first = match send_proxy {
+        ProxyProtocol::Off => Vec::new(),
+        ProxyProtocol::V1 => proxy_proto::encode_v1(source, destination),
+        ProxyProtocol::V2 => proxy_proto::encode_v2(source, destination),
+    };
+    first.extend_from_slice(&hello.pending);
+    forward(client, source, conn, first, route, st).await;
+}
+
+/// Sends the first bytes, then forwards until the connection ends; records the outcome.
+async fn forward(
+    client: TcpStream,
+    source: SocketAddr,
+    conn: connect::Connected,
+    first: Vec<u8>,
+    route: &PoolRef,
+    st: &State,
+) {
+    let connect::Connected {
+        stream: server,
+        picked,
+        latency,
+    } = conn;
+    let _ = server.set_nodelay(true);
+    let guard = ConnTable::global().open(
+        source,
+        &st.name,
+        &route.name,
+        picked.name(),
+        picked.address(),
+    );
+    let entry = guard.entry().clone();
+    let stats = &st.stats;
+    debug!(pool = %route.name, server = %picked.name(), "connected");
+    let end = match copy::write_all(&server, &first).await {
+        Err(e) => End::Error(e),
+        Ok(()) => {
+            entry
+                .bytes_in
+                .fetch_add(first.len() as u64, Ordering::Relaxed);
+            stats
+                .bytes_in
+                .fetch_add(first.len() as u64, Ordering::Relaxed);
+            let opts = CopyOpts {
+                splice: st.splice,
+                idle: st.timeouts.idle,
+            };
+            let id = picked.id();
+            let mut drain = DrainWatch::new(route.drain_timeout);
+            copy::forward_both(
+                &client,
+                &server,
+                opts,
+                |n| {
+                    entry.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+                    stats.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+                },
+                |n| {
+                    entry.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
+                    stats.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
+                },
+                || {
+                    let snap = route.pool.snapshot();
+                    drain.should_close(snap.server_by_id(id).map(|s| s.state()), clock::now())
+                },
+            )
+            .await
+        }
+    };
+    let info = entry.info();
+    let success = match &end {
+        End::Done => true,
+        End::Idle => {
+            ListenerStats::inc(&stats.connections_idle_closed);
+            true
+        }
+        End::Stopped => {
+            ListenerStats::inc(&stats.connections_drain_closed);
+            true
+        }
+        End::Error(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+        ),
+    };
+    info!(
+        server = %info.server,
+        bytes_in = info.bytes_in,
+        bytes_out = info.bytes_out,
+        ended = ?end,
+        "connection closed"
+    );
+    picked.finish(success, latency, clock::now());
+}
+
+/// Decides when a connection to a draining, disabled or removed server must close.
+#[derive(Debug)]
+pub(crate) struct DrainWatch {
+    timeout: Option<Duration>,
+    since: Option<u64>,
+}
+
+// === impl DrainWatch ===
+
+impl DrainWatch {
+    pub(crate) fn new(timeout: Option<Duration>) -> Self {
+        DrainWatch {
+            timeout,
+            since: None,
+        }
+    }
+
+    /// `state`: the server's state now (`None`: no longer in the pool).
+    pub(crate) fn should_close(&mut self, state: Option<ServerState>, now: u64) -> bool {
+        match state {
+            Some(ServerState::Disabled) => true,
+            Some(ServerState::Draining) | None => {
+                let since = *self.since.get_or_insert(now);
+                self.timeout
+                    .is_some_and(|t| now.saturating_sub(since) >= t.as_nanos() as u64)
+            }
+            Some(ServerState::Up | ServerState::Down) => {
+                self.since = None;
+                false
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000_000;
+
+    #[test]
+    fn draining_closes_after_drain_timeout_and_never_without_one() {
+        let mut w = DrainWatch::new(Some(Duration::from_secs(10)));
+        assert!(!w.should_close(Some(ServerState::Up), 0));
+        assert!(!w.should_close(Some(ServerState::Draining), S));
+        assert!(!w.should_close(Some(ServerState::Draining), 10 * S));
+        assert!(w.should_close(Some(ServerState::Draining), 11 * S));
+        let mut never = DrainWatch::new(None);
+        assert!(!never.should_close(Some(ServerState::Draining), 0));
+        assert!(!never.should_close(None, 1000 * S));
+        assert!(never.should_close(Some(ServerState::Disabled), 1000 * S));
+    }
+
+    #[test]
+    fn a_server_back_from_draining_restarts_the_clock() {
+        let mut w = DrainWatch::new(Some(Duration::from_secs(10)));
+        assert!(!w.should_close(Some(ServerState::Draining), 0));
+        assert!(!w.should_close(Some(ServerState::Up), 5 * S));
+        assert!(!w.should_close(None, 6 * S));
+        assert!(!w.should_close(None, 15 * S));
+        assert!(w.should_close(None, 16 * S));
+    }
+}

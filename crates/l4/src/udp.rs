@@ -1,0 +1,249 @@
+//! Serving a udp listener: a thin I/O loop around the sans-IO [`FlowTable`].
+//!
+//! Each client address is a flow with its own connected server socket, chosen once by the
+//! pool's algorithm (so every datagram of a flow reaches the same server) and held as a
+//! `Picked` for the flow's life. A task per flow reads the server's replies and sends them
+//! to the client from the listener's socket. Flows idle for `timeouts.idle` are swept;
+//! when `max_flows` flows exist, datagrams of new clients are dropped and counted.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use switchyard_balance::{clock, PickRequest, Picked};
+use tokio::net::UdpSocket;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, warn, Instrument};
+
+use crate::state::{Mode, State};
+use crate::stats::ListenerStats;
+use crate::udp_flows::{Decision, FlowTable};
+
+/// Largest datagram forwarded.
+pub const MAX_DATAGRAM: usize = 65535;
+
+/// One client's flow.
+#[derive(Debug)]
+struct Flow {
+    server: Arc<UdpSocket>,
+    /// Last reply from the server (clock nanos), written by the reply task.
+    last_reply: Arc<AtomicU64>,
+    /// Stops the reply task when the flow is forgotten.
+    stop: CancellationToken,
+    /// Held for the flow's life (least_connections counts flows).
+    picked: Option<Picked>,
+}
+
+// === impl Flow ===
+
+impl Drop for Flow {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// Serves a udp listener on `socket` until `cancel`.
+pub async fn serve_udp(socket: UdpSocket, state: Arc<ArcSwap<State>>, cancel: CancellationToken) {
+    let socket = Arc::new(socket);
+    let tracker = TaskTracker::new();
+    let (max, idle) = limits(&state.load());
+    let mut table: FlowTable<Flow> = FlowTable::new(max, idle);
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut sweep = tokio::time::interval(sweep_period(idle));
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let received = tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = sweep.tick() => {
+                let st = state.load();
+                let (max, idle) = limits(&st);
+                table.set_limits(max, idle);
+                expire(&mut table, &st.stats);
+                continue;
+            }
+            r = socket.recv_from(&mut buf) => r,
+        };
+        let (n, client) = match received {
+            Ok(r) => r,
+            Err(e) => {
+                // ICMP errors surface here on some systems; never stop the listener.
+                debug!(error = %e, "udp receive error");
+                continue;
+            }
+        };
+        let st = state.load_full();
+        ListenerStats::inc(&st.stats.datagrams_in);
+        st.stats.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+        on_datagram(&mut table, &socket, &st, client, &buf[..n], &tracker).await;
+    }
+    let flows = table.drain();
+    ListenerStats::for_listener(&state.load().name)
+        .udp_flows_active
+        .fetch_sub(flows.len() as u64, Ordering::Relaxed);
+    drop(flows);
+    tracker.close();
+    tracker.wait().await;
+}
+
+fn limits(st: &State) -> (usize, u64) {
+    let max = match st.mode {
+        Mode::Udp { max_flows } => max_flows,
+        _ => 65536,
+    };
+    (max, st.timeouts.idle.as_nanos() as u64)
+}
+
+fn sweep_period(idle: u64) -> Duration {
+    (Duration::from_nanos(idle) / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
+}
+
+fn expire(table: &mut FlowTable<Flow>, stats: &ListenerStats) {
+    let gone = table.expire(clock::now(), |f| f.last_reply.load(Ordering::Relaxed));
+    for (client, _flow) in &gone {
+        debug!(%client, "udp flow expired");
+    }
+    stats
+        .udp_flows_expired
+        .fetch_add(gone.len() as u64, Ordering::Relaxed);
+    stats
+        .udp_flows_active
+        .fetch_sub(gone.len() as u64, Ordering::Relaxed);
+}
+
+async fn on_datagram(
+    table: &mut FlowTable<Flow>,
+    socket: &Arc<UdpSocket>,
+    st: &State,
+    client: SocketAddr,
+    data: &[u8],
+    tracker: &TaskTracker,
+) {
+    let now = clock::now();
+    let sent = match table.on_datagram(client, now) {
+        Decision::Forward(flow) => flow.server.try_send(data),
+        Decision::Full => {
+            ListenerStats::inc(&st.stats.udp_flows_dropped);
+            return;
+        }
+        Decision::Open => match open(socket, st, client, tracker).await {
+            Ok(flow) => {
+                let sent = flow.server.try_send(data);
+                ListenerStats::inc(&st.stats.udp_flows_created);
+                ListenerStats::inc(&st.stats.udp_flows_active);
+                if table.insert(client, flow, now).is_err() {
+                    ListenerStats::dec(&st.stats.udp_flows_active);
+                }
+                sent
+            }
+            Err(e) => {
+                warn!(listener = %st.name, %client, error = %e, "udp flow not opened");
+                return;
+            }
+        },
+    };
+    match sent {
+        Ok(_) => {}
+        // A full send buffer drops the datagram, as the network would.
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+        Err(e) => {
+            // The server is gone (ICMP unreachable): forget the flow; the client's next
+            // datagram picks again.
+            debug!(%client, error = %e, "udp send to server failed, flow forgotten");
+            if let Some(mut flow) = table.remove(client) {
+                ListenerStats::dec(&st.stats.udp_flows_active);
+                ListenerStats::inc(&st.stats.connect_failures);
+                if let Some(p) = flow.picked.take() {
+                    p.finish(false, Duration::ZERO, clock::now());
+                }
+            }
+        }
+    }
+}
+
+/// Picks a server for `client`, connects a socket to it and starts the reply task.
+async fn open(
+    socket: &Arc<UdpSocket>,
+    st: &State,
+    client: SocketAddr,
+    tracker: &TaskTracker,
+) -> io::Result<Flow> {
+    let route = st
+        .default_pool
+        .as_ref()
+        .ok_or_else(|| io::Error::other("no pool"))?;
+    let hash = route.hash.hash(client, None);
+    let req = PickRequest {
+        hash: Some(hash),
+        sticky: None,
+        exclude: &[],
+    };
+    let picked = route
+        .pool
+        .pick(&req, &mut rand::rng(), clock::now())
+        .ok_or_else(|| io::Error::other(format!("pool \"{}\" has no server up", route.name)))?;
+    let addr = picked.address();
+    let bind: IpAddr = match addr {
+        SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+        SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+    };
+    let server = UdpSocket::bind((bind, 0)).await?;
+    server.connect(addr).await?;
+    let flow = Flow {
+        server: Arc::new(server),
+        last_reply: Arc::new(AtomicU64::new(0)),
+        stop: CancellationToken::new(),
+        picked: Some(picked),
+    };
+    let span = tracing::debug_span!("udp_flow", listener = %st.name, %client, server = %addr);
+    tracker.spawn(
+        replies(
+            flow.server.clone(),
+            socket.clone(),
+            client,
+            flow.last_reply.clone(),
+            flow.stop.clone(),
+            st.stats.clone(),
+        )
+        .instrument(span),
+    );
+    Ok(flow)
+}
+
+/// Sends the server's replies back to `client` until the flow is forgotten.
+async fn replies(
+    server: Arc<UdpSocket>,
+    listener: Arc<UdpSocket>,
+    client: SocketAddr,
+    last_reply: Arc<AtomicU64>,
+    stop: CancellationToken,
+    stats: Arc<ListenerStats>,
+) {
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    loop {
+        let r = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = server.recv(&mut buf) => r,
+        };
+        match r {
+            Ok(n) => {
+                last_reply.store(clock::now(), Ordering::Relaxed);
+                if listener.send_to(&buf[..n], client).await.is_ok() {
+                    ListenerStats::inc(&stats.datagrams_out);
+                    stats.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
+                }
+            }
+            // ICMP port unreachable from the server: keep reading until forgotten.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(e) => {
+                debug!(error = %e, "udp flow reply error");
+                return;
+            }
+        }
+    }
+}
