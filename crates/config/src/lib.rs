@@ -4,12 +4,14 @@
 //! Other crates code against [`model`]; they never see TOML. [`load`] and [`parse`]
 //! return either a whole validated [`Config`] or every problem found ([`Errors`]).
 
+mod diff;
 mod error;
 pub mod model;
 mod parse;
 mod raw;
 mod validate;
 
+pub use diff::{diff, ConfigDiff, NameDiff, PoolDiff};
 pub use error::{Error, Errors};
 pub use model::*;
 pub use parse::{load, parse};
