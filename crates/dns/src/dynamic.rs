@@ -1,0 +1,202 @@
+//! Records computed per query: balanced (a pool's healthy servers) and geo (the nearest
+//! healthy datacenter's addresses).
+//!
+//! Health is read from the pools' snapshots at answer time (one atomic load per pool), so
+//! answers follow health within one query. Work space (candidate lists, the RNG) lives in
+//! a per-worker [`Scratch`] that is reused, so the answer path does not allocate once the
+//! vectors have grown to the largest pool.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use switchyard_balance::{Pool, ServerState};
+use switchyard_config::BalancePolicy;
+
+use crate::geo::Datacenters;
+use crate::geoip::GeoDb;
+use crate::zone::Catalog;
+
+pub use crate::geo::Geo;
+
+/// Everything a listener answers from.
+#[derive(Debug)]
+pub struct Authority {
+    /// The zones.
+    pub catalog: Catalog,
+    /// The GeoIP database, when `[geoip]` is configured.
+    pub geoip: Option<GeoDb>,
+    /// The datacenters geo records choose from.
+    pub datacenters: Arc<Datacenters>,
+}
+
+/// Per-worker work space, reused across queries.
+#[derive(Debug)]
+pub struct Scratch {
+    /// The addresses to answer, filled by `pick`.
+    pub addrs: Vec<IpAddr>,
+    /// Healthy candidates with their weights.
+    pub(crate) candidates: Vec<(IpAddr, u32)>,
+    /// Datacenter order.
+    pub(crate) order: Vec<usize>,
+    /// The datacenters chosen.
+    pub(crate) chosen: Vec<usize>,
+    /// The client's place (its country string is reused).
+    pub(crate) location: switchyard_gslb::Location,
+    /// Randomness for weighted picks.
+    pub(crate) rng: SmallRng,
+}
+
+/// A record answered from a pool.
+#[derive(Debug)]
+pub struct Balanced {
+    pool_name: String,
+    pool: Arc<Pool>,
+    policy: BalancePolicy,
+    max_answers: Option<usize>,
+    v6: bool,
+    next: AtomicUsize,
+    last_fail_open_log: AtomicU64,
+}
+
+// === impl Scratch ===
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Scratch {
+            addrs: Vec::with_capacity(16),
+            candidates: Vec::with_capacity(16),
+            order: Vec::with_capacity(16),
+            chosen: Vec::with_capacity(16),
+            location: switchyard_gslb::Location::default(),
+            rng: SmallRng::from_rng(&mut rand::rng()),
+        }
+    }
+}
+
+impl Scratch {
+    /// A scratch with a fixed seed (tests).
+    pub fn seeded(seed: u64) -> Self {
+        Scratch {
+            rng: SmallRng::seed_from_u64(seed),
+            ..Scratch::default()
+        }
+    }
+}
+
+// === impl Balanced ===
+
+impl Balanced {
+    /// A balanced record over `pool`.
+    pub fn new(
+        pool_name: String,
+        pool: Arc<Pool>,
+        policy: BalancePolicy,
+        max_answers: Option<usize>,
+        v6: bool,
+    ) -> Self {
+        Balanced {
+            pool_name,
+            pool,
+            policy,
+            max_answers,
+            v6,
+            next: AtomicUsize::new(0),
+            last_fail_open_log: AtomicU64::new(0),
+        }
+    }
+
+    /// Fill `scratch.addrs` with this answer's addresses.
+    pub fn pick(&self, scratch: &mut Scratch) {
+        scratch.addrs.clear();
+        let healthy = self.candidates(scratch);
+        if !healthy {
+            self.log_fail_open(scratch.candidates.len());
+        }
+        let cands = &mut scratch.candidates;
+        let max = match (self.policy, self.max_answers) {
+            (BalancePolicy::Failover, None) => 1,
+            (_, m) => m.unwrap_or(usize::MAX).max(1),
+        };
+        match self.policy {
+            BalancePolicy::All => scratch.addrs.extend(cands.iter().map(|c| c.0)),
+            BalancePolicy::Failover => scratch.addrs.extend(cands.iter().take(max).map(|c| c.0)),
+            BalancePolicy::RoundRobin => {
+                let n = cands.len();
+                if n > 0 {
+                    let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+                    let take = max.min(n);
+                    scratch
+                        .addrs
+                        .extend((0..take).map(|i| cands[(start + i) % n].0));
+                }
+            }
+            BalancePolicy::Weighted => {
+                while scratch.addrs.len() < max && !cands.is_empty() {
+                    let total: u64 = cands.iter().map(|c| u64::from(c.1.max(1))).sum();
+                    let mut r = scratch.rng.random_range(0..total);
+                    let mut chosen = cands.len() - 1;
+                    for (i, c) in cands.iter().enumerate() {
+                        let w = u64::from(c.1.max(1));
+                        if r < w {
+                            chosen = i;
+                            break;
+                        }
+                        r -= w;
+                    }
+                    scratch.addrs.push(cands.remove(chosen).0);
+                }
+            }
+        }
+    }
+
+    /// Put the servers to answer from into `scratch.candidates`, in configured order:
+    /// the up non-backup servers, else the up backups, else (fail open) every server of
+    /// the record's family. Whether some server was up.
+    fn candidates(&self, scratch: &mut Scratch) -> bool {
+        let snapshot = self.pool.snapshot();
+        let cands = &mut scratch.candidates;
+        for backup in [false, true] {
+            cands.clear();
+            for s in snapshot.servers() {
+                let ip = s.address().ip();
+                if ip.is_ipv6() == self.v6
+                    && s.is_backup() == backup
+                    && s.state() == ServerState::Up
+                {
+                    cands.push((ip, s.weight()));
+                }
+            }
+            if !cands.is_empty() {
+                return true;
+            }
+        }
+        for s in snapshot.servers() {
+            let ip = s.address().ip();
+            if ip.is_ipv6() == self.v6 {
+                cands.push((ip, s.weight()));
+            }
+        }
+        false
+    }
+
+    /// Log a fail-open answer, at most once every 10 seconds per record.
+    fn log_fail_open(&self, answered: usize) {
+        let now = switchyard_balance::clock::now() / 1_000_000_000 + 1;
+        let last = self.last_fail_open_log.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= 10
+            && self
+                .last_fail_open_log
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                pool = %self.pool_name,
+                answered,
+                "no server of the pool is up: DNS answers every configured address (fail open)"
+            );
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! The UDP and TCP loops around [`crate::answer`].
+//!
+//! UDP: one worker task per core shares the socket; each owns its receive buffer, its
+//! answer buffer, a parsed-query slot and its [`Scratch`], so steady-state answering does
+//! not allocate. TCP (RFC 7766): 2-byte length framing, several queries per connection
+//! answered in order, an idle timeout between queries, and at most
+//! `max_tcp_connections` open at once (beyond that new connections are closed at once).
+//! Each query reads the listener state once (`ArcSwap::load`), so a reload applies from
+//! the next query on.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::answer::{self, Answered, EDNS_UDP_MAX};
+use crate::dynamic::Scratch;
+use crate::ratelimit::RateLimiter;
+use crate::stats::{inc, DnsStats};
+use crate::wire::{self, Parsed, Query};
+use crate::DnsListenerState;
+
+/// Largest UDP query we read (anything longer is cut and then fails to parse cleanly).
+const UDP_RECV_MAX: usize = 4096;
+
+/// How a query arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// UDP: answers are limited to 512 bytes, or the client's EDNS size up to 1232.
+    Udp,
+    /// TCP: answers up to 65535 bytes.
+    Tcp,
+}
+
+/// One worker's reusable buffers: the sans-IO answering core (also what the fuzz target
+/// drives).
+#[derive(Debug)]
+pub struct Worker {
+    query: Query,
+    scratch: Scratch,
+    /// The last answer, valid after [`Worker::handle`] returned true.
+    pub out: Vec<u8>,
+}
+
+/// Serve DNS on both sockets until `shutdown`, then wait for in-flight work.
+pub async fn serve(
+    udp: UdpSocket,
+    tcp: TcpListener,
+    state: Arc<ArcSwap<DnsListenerState>>,
+    stats: Arc<DnsStats>,
+    shutdown: CancellationToken,
+) {
+    let u = serve_udp(
+        udp,
+        Arc::clone(&state),
+        Arc::clone(&stats),
+        shutdown.clone(),
+    );
+    let t = serve_tcp(tcp, state, stats, shutdown);
+    tokio::join!(u, t);
+}
+
+/// Serve DNS over UDP until `shutdown`; returns once every worker has stopped.
+pub async fn serve_udp(
+    socket: UdpSocket,
+    state: Arc<ArcSwap<DnsListenerState>>,
+    stats: Arc<DnsStats>,
+    shutdown: CancellationToken,
+) {
+    let socket = Arc::new(socket);
+    let limiter = Arc::new(RateLimiter::default());
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let tracker = TaskTracker::new();
+    for _ in 0..workers {
+        let (socket, state, stats, limiter, shutdown) = (
+            Arc::clone(&socket),
+            Arc::clone(&state),
+            Arc::clone(&stats),
+            Arc::clone(&limiter),
+            shutdown.clone(),
+        );
+        tracker.spawn(udp_worker(socket, state, stats, limiter, shutdown));
+    }
+    tracker.close();
+    tracker.wait().await;
+}
+
+/// One UDP receive/answer loop.
+async fn udp_worker(
+    socket: Arc<UdpSocket>,
+    state: Arc<ArcSwap<DnsListenerState>>,
+    stats: Arc<DnsStats>,
+    limiter: Arc<RateLimiter>,
+    shutdown: CancellationToken,
+) {
+    let mut buf = vec![0u8; UDP_RECV_MAX];
+    let mut w = Worker::new();
+    loop {
+        let (len, peer) = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = socket.recv_from(&mut buf) => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    inc(&stats.io_errors);
+                    tracing::debug!(error = %e, "DNS UDP receive failed");
+                    continue;
+                }
+            },
+        };
+        inc(&stats.udp_queries);
+        stats.bytes_in.fetch_add(len as u64, Ordering::Relaxed);
+        let st = state.load();
+        let send = w.handle(
+            &st,
+            &stats,
+            &buf[..len],
+            peer.ip(),
+            Transport::Udp,
+            Some(&limiter),
+        );
+        if send {
+            match socket.send_to(&w.out, peer).await {
+                Ok(n) => {
+                    stats.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    inc(&stats.io_errors);
+                    tracing::debug!(client = %peer, error = %e, "DNS UDP send failed");
+                }
+            }
+        }
+    }
+}
+
+/// Serve DNS over TCP until `shutdown`; returns once every connection has finished.
+pub async fn serve_tcp(
+    listener: TcpListener,
+    state: Arc<ArcSwap<DnsListenerState>>,
+    stats: Arc<DnsStats>,
+    shutdown: CancellationToken,
+) {
+    let tracker = TaskTracker::new();
+    let open = Arc::new(AtomicUsize::new(0));
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    inc(&stats.io_errors);
+                    tracing::warn!(error = %e, "DNS TCP accept failed");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+        };
+        let st = state.load_full();
+        if open.load(Ordering::Relaxed) >= st.max_tcp_connections as usize {
+            inc(&stats.tcp_refused);
+            tracing::debug!(client = %peer, listener = %st.name, "DNS TCP connection refused: max_tcp_connections reached");
+            drop(stream);
+            continue;
+        }
+        inc(&stats.tcp_connections);
+        open.fetch_add(1, Ordering::Relaxed);
+        let span = tracing::debug_span!("dns_tcp", listener = %st.name, client = %peer);
+        let (state, stats, shutdown, open) = (
+            Arc::clone(&state),
+            Arc::clone(&stats),
+            shutdown.clone(),
+            Arc::clone(&open),
+        );
+        tracker.spawn(
+            async move {
+                tcp_connection(stream, peer, state, &stats, shutdown).await;
+                open.fetch_sub(1, Ordering::Relaxed);
+            }
+            .instrument(span),
+        );
+    }
+    tracker.close();
+    tracker.wait().await;
+}
+
+/// Answer the queries of one TCP connection until it closes, idles out or we shut down.
+async fn tcp_connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    state: Arc<ArcSwap<DnsListenerState>>,
+    stats: &DnsStats,
+    shutdown: CancellationToken,
+) {
+    let _ = stream.set_nodelay(true);
+    let mut w = Worker::new();
+    let mut msg = Vec::with_capacity(512);
+    loop {
+        let idle = state.load().tcp_idle;
+        let mut len = [0u8; 2];
+        let first = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = tokio::time::timeout(idle, stream.read_exact(&mut len)) => r,
+        };
+        match first {
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) => return, // closed by the client
+            Err(_) => {
+                tracing::debug!("DNS TCP connection idle: closing");
+                return;
+            }
+        }
+        let n = u16::from_be_bytes(len) as usize;
+        msg.resize(n, 0);
+        match tokio::time::timeout(idle, stream.read_exact(&mut msg)).await {
+            Ok(Ok(_)) => {}
+            _ => return,
+        }
+        inc(&stats.tcp_queries);
+        stats.bytes_in.fetch_add(n as u64 + 2, Ordering::Relaxed);
+        let st = state.load();
+        if !w.handle(&st, stats, &msg, peer.ip(), Transport::Tcp, None) {
+            return; // not even a header: nothing sensible can follow on this stream
+        }
+        let out_len = (w.out.len() as u16).to_be_bytes();
+        let written = async {
+            stream.write_all(&out_len).await?;
+            stream.write_all(&w.out).await
+        };
+        if tokio::time::timeout(idle, written)
+            .await
+            .map_or(true, |r| r.is_err())
+        {
+            inc(&stats.io_errors);
+            return;
+        }
+        stats
+            .bytes_out
+            .fetch_add(w.out.len() as u64 + 2, Ordering::Relaxed);
+    }
+}
+
+// === impl Worker ===
+
+impl Default for Worker {
+    fn default() -> Self {
+        Worker::new()
+    }
+}
+
+impl Worker {
+    /// Fresh buffers.
+    pub fn new() -> Self {
+        Worker {
+            query: Query::default(),
+            scratch: Scratch::default(),
+            out: Vec::with_capacity(UDP_RECV_MAX),
+        }
+    }
+
+    /// Answer one packet into `self.out`; whether there is something to send.
+    pub fn handle(
+        &mut self,
+        st: &DnsListenerState,
+        stats: &DnsStats,
+        packet: &[u8],
+        client: IpAddr,
+        transport: Transport,
+        limiter: Option<&RateLimiter>,
+    ) -> bool {
+        let parsed = wire::parse(packet, &mut self.query);
+        let over_limit = || match (limiter, st.rate_limit) {
+            (Some(l), Some(limit)) => {
+                let now = switchyard_balance::clock::now() / 1_000_000_000;
+                !l.allow(client, now, limit)
+            }
+            _ => false,
+        };
+        let answered: Answered = match parsed {
+            Parsed::Drop => {
+                inc(&stats.dropped_malformed);
+                return false;
+            }
+            Parsed::Reject(r) => {
+                if over_limit() {
+                    inc(&stats.rate_limited);
+                    return false;
+                }
+                answer::reject(r, &mut self.out)
+            }
+            Parsed::Query => {
+                let q = &self.query;
+                stats.query(q.qtype);
+                if over_limit() {
+                    inc(&stats.rate_limited);
+                    answer::slip(packet, q, &mut self.out)
+                } else {
+                    let limit = match (transport, q.edns) {
+                        (Transport::Tcp, _) => usize::from(u16::MAX),
+                        (Transport::Udp, None) => 512,
+                        (Transport::Udp, Some(e)) => {
+                            usize::from(e.udp_size.clamp(512, EDNS_UDP_MAX))
+                        }
+                    };
+                    let a = answer::answer(
+                        &st.authority,
+                        packet,
+                        q,
+                        client,
+                        limit,
+                        &mut self.scratch,
+                        &mut self.out,
+                    );
+                    if a.truncated {
+                        tracing::trace!(client = %client, "DNS answer truncated: larger than the client's UDP size");
+                    }
+                    a
+                }
+            }
+        };
+        stats.response(answered.rcode, answered.truncated);
+        true
+    }
+}
