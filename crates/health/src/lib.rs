@@ -11,12 +11,10 @@ mod duration;
 mod grpc;
 mod outlier;
 mod panic;
+mod probe;
 mod status;
 
-pub use active::{
-    next_delay, ActiveConfig, ActiveConfigError, ActiveHealth, HealthState, LastCheck, ProbeResult,
-    Transition, TransitionCause,
-};
+pub use active::{next_delay, ActiveConfig, ActiveConfigError, ActiveHealth};
 pub use duration::{format_duration, nanos_of};
 pub use grpc::{
     decode_frame, decode_health_body, decode_health_response, encode_frame, encode_health_request,
@@ -26,6 +24,7 @@ pub use outlier::{
     Ejection, OutlierConfig, OutlierDetector, OutlierStats, DECAY_FACTOR, MAX_EJECTION,
 };
 pub use panic::in_panic;
+pub use probe::{HealthState, LastCheck, ProbeResult, Transition, TransitionCause};
 pub use status::{StatusRangeError, StatusRanges};
 
 /// A point in time: nanoseconds on the caller's monotonic clock (any epoch; only
