@@ -206,8 +206,9 @@ function serverRow(pool, server) {
   weight.addEventListener("keydown", (e) => { if (e.key === "Enter") setWeight(pool, server, weight); });
   const btn = (action, label) => el("button", { class: action, "data-action": action, type: "button",
     onclick: () => serverAction(pool, server, action) }, label);
-  const actions = el("td", { class: "actions" }, btn("drain", "Drain"), btn("enable", "Enable"), btn("disable", "Disable"),
-    weight, el("button", { type: "button", "data-action": "weight", onclick: () => setWeight(pool, server, weight) }, "Set"));
+  const actions = el("td", {}, el("div", { class: "actions" }, btn("drain", "Drain"), btn("enable", "Enable"),
+    btn("disable", "Disable"), weight,
+    el("button", { type: "button", "data-action": "weight", onclick: () => setWeight(pool, server, weight) }, "Set")));
   const row = el("tr", { "data-pool": pool, "data-server": server });
   for (let i = 0; i < 11; i++) row.append(el("td", { class: [4, 5, 6, 7, 8, 9].includes(i) ? "num" : "" }));
   row.cells[1].append(el("span", { class: "state" }));
