@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use crate::dynamic::{Authority, Scratch};
 use crate::wire::{rcode, rtype, Query, Reject, CLASS_IN, OPTION_ECS};
-use crate::zone::{tail, SetData, Zone, HINFO_RFC8482};
+use crate::zone::{SetData, Zone};
 
 /// The UDP payload size we advertise and the most we send over UDP with EDNS (the DNS
 /// flag day 2020 value, safe from IP fragmentation).
@@ -217,7 +217,7 @@ fn resolve(
             if node.sets.is_empty() {
                 negative(zone, apex_ptr, w);
             } else {
-                w.record(owner, &tail(rtype::HINFO, zone.ttl, HINFO_RFC8482));
+                w.record(owner, &zone.hinfo);
                 w.answers += 1;
             }
             return u16::from(rcode::NOERROR);

@@ -17,7 +17,7 @@ use switchyard_config as config;
 use crate::dynamic::Balanced;
 use crate::geo::{Datacenters, Geo};
 use crate::wire::rtype;
-use crate::zone::{tail, Catalog, NameMap, Node, RRset, SetData, StaticSet, Zone};
+use crate::zone::{tail, Catalog, NameMap, Node, RRset, SetData, StaticSet, Zone, HINFO_RFC8482};
 use crate::BuildError;
 
 /// What compiling records needs besides the zones.
@@ -90,7 +90,7 @@ fn compile_zone(z: &config::Zone, inputs: &Inputs<'_>) -> Result<Zone, BuildErro
         negative_soa: tail(rtype::SOA, z.ttl.min(z.soa.minimum), &soa),
         apex: apex.into(),
         apex_labels,
-        ttl: z.ttl,
+        hinfo: tail(rtype::HINFO, z.ttl, HINFO_RFC8482),
         nodes,
         has_cuts,
     })

@@ -36,8 +36,8 @@ pub struct Zone {
     /// The SOA record's tail with the negative-caching TTL (RFC 2308 §5: the minimum of
     /// the SOA's TTL and its MINIMUM field), for NXDOMAIN and NODATA answers.
     pub negative_soa: Box<[u8]>,
-    /// The zone's default TTL (used for the RFC 8482 HINFO answer to ANY).
-    pub ttl: u32,
+    /// The RFC 8482 answer to ANY (`HINFO "RFC8482" ""`, the zone's TTL), as a tail.
+    pub hinfo: Box<[u8]>,
     /// Every owner name (and every empty non-terminal) in the zone.
     pub nodes: NameMap<Node>,
     /// Whether some name below the apex has NS records (a delegation).
