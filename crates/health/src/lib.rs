@@ -5,6 +5,22 @@
 //! [`Nanos`] on a monotonic clock of its choosing) and randomness. No I/O, no clock reads,
 //! so the proxy and the discrete-event simulator run exactly the same decisions. The
 //! probes themselves (TCP connect, HTTP request, gRPC call) live in the runtime.
+//!
+//! ```
+//! use std::time::Duration;
+//! use switchyard_health::{ActiveConfig, ActiveHealth, HealthState, ProbeResult};
+//!
+//! let mut b = ActiveHealth::new(&ActiveConfig { rise: 2, fall: 3, ..ActiveConfig::default() });
+//! let ms = Duration::from_millis(1);
+//! assert!(b.record(ProbeResult::success(ms, "status 200"), 0).is_some()); // up at once
+//! let mut change = None;
+//! for t in 1..=3 {
+//!     change = b.record(ProbeResult::failure(ms, "connection refused"), t);
+//! }
+//! let change = change.expect("the third failure takes it down");
+//! assert_eq!(change.to, HealthState::Down);
+//! assert_eq!(change.reason(), "3 consecutive failed checks: connection refused");
+//! ```
 
 mod active;
 mod duration;
