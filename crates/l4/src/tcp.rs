@@ -70,6 +70,8 @@ pub async fn serve_tcp(
             .instrument(span),
         );
     }
+    // Close the listening socket now: new clients are refused while old ones finish.
+    drop(listener);
     tracker.close();
     tracker.wait().await;
 }

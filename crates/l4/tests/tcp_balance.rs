@@ -1,0 +1,266 @@
+//! Server choice, retries, limits, draining and the connection table, through real sockets.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::*;
+use switchyard_balance::{AdminState, Algorithm};
+use switchyard_l4::{ConnTable, HashSource};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+#[tokio::test]
+async fn a_dead_server_is_skipped_by_connect_retry() {
+    let (dead1, dead2) = (dead_addr().await, dead_addr().await);
+    let live = named_echo("live").await;
+    let p = pool(
+        "retry",
+        Algorithm::RoundRobin,
+        &[("dead1", dead1), ("dead2", dead2), ("live", live)],
+    );
+    let proxy = start_tcp(build(&listener("retry", Some("retry"), tcp_kind()), &[&p])).await;
+    for _ in 0..6 {
+        let (_s, name) = which_server(proxy.addr, 4).await;
+        assert_eq!(name, "live");
+    }
+    let s = proxy.stats();
+    assert!(s.connect_failures >= 4, "{s:?}");
+    assert!(s.retries >= 4, "{s:?}");
+    assert_eq!(s.connections_failed, 0);
+}
+
+#[tokio::test]
+async fn three_failed_connects_close_the_client() {
+    let deads = [
+        dead_addr().await,
+        dead_addr().await,
+        dead_addr().await,
+        dead_addr().await,
+    ];
+    let servers: Vec<(&str, SocketAddr)> = ["a", "b", "c", "d"].into_iter().zip(deads).collect();
+    let p = pool("allgone", Algorithm::RoundRobin, &servers);
+    let proxy = start_tcp(build(
+        &listener("allgone", Some("allgone"), tcp_kind()),
+        &[&p],
+    ))
+    .await;
+    let mut s = TcpStream::connect(proxy.addr).await.unwrap();
+    let mut buf = [0u8; 1];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+        .await
+        .unwrap();
+    assert!(matches!(n, Ok(0) | Err(_)), "closed without data");
+    let st = proxy.stats();
+    assert_eq!(st.connect_failures, 3, "first try and two retries");
+    assert_eq!(st.retries, 2);
+    assert_eq!(st.connections_failed, 1);
+}
+
+#[tokio::test]
+async fn max_connections_closes_new_connections_at_once() {
+    let echo = named_echo("e").await;
+    let p = pool("maxc", Algorithm::RoundRobin, &[("e", echo)]);
+    let mut l = listener("maxc", Some("maxc"), tcp_kind());
+    l.max_connections = Some(2);
+    let proxy = start_tcp(build(&l, &[&p])).await;
+    let (_a, _) = which_server(proxy.addr, 1).await;
+    let (_b, _) = which_server(proxy.addr, 1).await;
+    let mut c = TcpStream::connect(proxy.addr).await.unwrap();
+    let mut buf = [0u8; 1];
+    let n = tokio::time::timeout(Duration::from_secs(5), c.read(&mut buf))
+        .await
+        .unwrap();
+    assert!(matches!(n, Ok(0) | Err(_)), "third connection closed");
+    let st = proxy.stats();
+    assert_eq!(st.connections_rejected, 1);
+    assert_eq!(st.connections_active, 2);
+    drop((_a, _b));
+    eventually("slots freed", || proxy.stats().connections_active == 0).await;
+    let (_d, _) = which_server(proxy.addr, 1).await;
+}
+
+#[tokio::test]
+async fn least_connections_counts_live_connections() {
+    let (a, b) = (named_echo("a").await, named_echo("b").await);
+    let p = pool("lc", Algorithm::LeastConnections, &[("a", a), ("b", b)]);
+    let proxy = start_tcp(build(&listener("lc", Some("lc"), tcp_kind()), &[&p])).await;
+    let (held, first) = which_server(proxy.addr, 1).await;
+    // While the first connection lives, every new one goes to the other server.
+    for _ in 0..4 {
+        let (_s, name) = which_server(proxy.addr, 1).await;
+        assert_ne!(name, first);
+        drop(_s);
+        let snap = p.snapshot();
+        eventually("closed connection released its server", || {
+            snap.servers()
+                .iter()
+                .map(|s| s.stats().in_flight())
+                .sum::<u64>()
+                == 1
+        })
+        .await;
+    }
+    drop(held);
+}
+
+#[tokio::test]
+async fn source_ip_hashing_keeps_a_client_on_one_server() {
+    let servers = [
+        named_echo("a").await,
+        named_echo("b").await,
+        named_echo("c").await,
+    ];
+    let p = pool(
+        "hash",
+        Algorithm::Maglev,
+        &[("a", servers[0]), ("b", servers[1]), ("c", servers[2])],
+    );
+    let proxy = start_tcp(build(&listener("hash", Some("hash"), tcp_kind()), &[&p])).await;
+    assert_eq!(
+        proxy.state.load().default_pool.as_ref().unwrap().hash,
+        HashSource::SourceIp
+    );
+    let (_s, first) = which_server(proxy.addr, 1).await;
+    for _ in 0..10 {
+        let (_s, name) = which_server(proxy.addr, 1).await;
+        assert_eq!(name, first, "same source IP, same server");
+    }
+}
+
+#[test]
+fn connection_hashing_uses_the_port_and_source_ip_does_not() {
+    let a: SocketAddr = "192.0.2.1:1000".parse().unwrap();
+    let b: SocketAddr = "192.0.2.1:2000".parse().unwrap();
+    assert_eq!(
+        HashSource::SourceIp.hash(a, None),
+        HashSource::SourceIp.hash(b, None)
+    );
+    assert_ne!(
+        HashSource::Connection.hash(a, None),
+        HashSource::Connection.hash(b, None)
+    );
+    assert_ne!(
+        HashSource::Sni.hash(a, Some("x.test")),
+        HashSource::Sni.hash(a, None)
+    );
+}
+
+#[tokio::test]
+async fn a_draining_server_keeps_connections_until_drain_timeout() {
+    let (a, b) = (named_echo("a").await, named_echo("b").await);
+    let p = pool("drain", Algorithm::RoundRobin, &[("a", a), ("b", b)]);
+    let mut st = build(&listener("drain", Some("drain"), tcp_kind()), &[&p]);
+    st.default_pool.as_mut().unwrap().drain_timeout = Some(Duration::from_millis(600));
+    let proxy = start_tcp(st).await;
+    let (mut held, name) = which_server(proxy.addr, 1).await;
+    p.set_admin(&name, AdminState::Draining).unwrap();
+    // New connections avoid the draining server; the old one still works for a while.
+    for _ in 0..3 {
+        let (_s, other) = which_server(proxy.addr, 1).await;
+        assert_ne!(other, name);
+    }
+    held.write_all(b"still").await.unwrap();
+    let mut buf = [0u8; 5];
+    held.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"still");
+    // Then drain_timeout passes and the proxy closes it.
+    let mut rest = Vec::new();
+    let r = tokio::time::timeout(Duration::from_secs(5), held.read_to_end(&mut rest)).await;
+    assert!(r.is_ok(), "closed after drain_timeout");
+    assert_eq!(proxy.stats().connections_drain_closed, 1);
+}
+
+#[tokio::test]
+async fn a_draining_server_without_drain_timeout_keeps_its_connections() {
+    let a = named_echo("a").await;
+    let p = pool("drain-none", Algorithm::RoundRobin, &[("a", a)]);
+    let mut l = listener("drain-none", Some("drain-none"), tcp_kind());
+    l.timeouts.idle = Duration::from_secs(30);
+    let proxy = start_tcp(build(&l, &[&p])).await;
+    let (mut held, _) = which_server(proxy.addr, 1).await;
+    p.set_admin("a", AdminState::Draining).unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    held.write_all(b"x").await.unwrap();
+    let mut buf = [0u8; 1];
+    held.read_exact(&mut buf).await.unwrap();
+    assert_eq!(proxy.stats().connections_drain_closed, 0);
+}
+
+#[tokio::test]
+async fn idle_connections_are_closed_after_timeouts_idle() {
+    let a = named_echo("a").await;
+    let p = pool("idle", Algorithm::RoundRobin, &[("a", a)]);
+    let mut l = listener("idle", Some("idle"), tcp_kind());
+    l.timeouts.idle = Duration::from_millis(300);
+    let proxy = start_tcp(build(&l, &[&p])).await;
+    let (mut s, _) = which_server(proxy.addr, 1).await;
+    // Activity keeps it open past the idle time...
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        s.write_all(b"k").await.unwrap();
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b).await.unwrap();
+    }
+    // ...silence closes it.
+    let mut rest = Vec::new();
+    let r = tokio::time::timeout(Duration::from_secs(3), s.read_to_end(&mut rest)).await;
+    assert!(r.is_ok(), "closed when idle");
+    assert_eq!(proxy.stats().connections_idle_closed, 1);
+}
+
+#[tokio::test]
+async fn the_connection_table_lists_live_connections_with_their_bytes() {
+    let a = named_echo("srv").await;
+    let p = pool("table", Algorithm::RoundRobin, &[("srv", a)]);
+    let proxy = start_tcp(build(&listener("table", Some("table"), tcp_kind()), &[&p])).await;
+    let (mut s, _) = which_server(proxy.addr, 3).await;
+    s.write_all(b"hello").await.unwrap();
+    let mut b = [0u8; 5];
+    s.read_exact(&mut b).await.unwrap();
+    let local = s.local_addr().unwrap();
+    let table = ConnTable::global();
+    let find = || {
+        table
+            .list(0, usize::MAX)
+            .into_iter()
+            .find(|c| c.client == local)
+    };
+    eventually("bytes counted", || {
+        find().is_some_and(|c| c.bytes_in == 5 && c.bytes_out == 8)
+    })
+    .await;
+    let c = find().unwrap();
+    assert_eq!(
+        (c.listener.as_str(), c.pool.as_str(), c.server.as_str()),
+        ("table", "table", "srv")
+    );
+    assert_eq!(c.server_addr, a);
+    assert_eq!(table.count_listener("table"), 1);
+    drop(s);
+    eventually("removed on close", || find().is_none()).await;
+}
+
+#[tokio::test]
+async fn shutdown_stops_accepting_and_waits_for_connections() {
+    let a = named_echo("a").await;
+    let p = pool("shut", Algorithm::RoundRobin, &[("a", a)]);
+    let proxy = start_tcp(build(&listener("shut", Some("shut"), tcp_kind()), &[&p])).await;
+    let (mut s, _) = which_server(proxy.addr, 1).await;
+    proxy.cancel.cancel();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!proxy.task.is_finished(), "waits for the live connection");
+    assert!(
+        TcpStream::connect(proxy.addr).await.is_err(),
+        "no longer accepting"
+    );
+    s.write_all(b"z").await.unwrap();
+    let mut b = [0u8; 1];
+    s.read_exact(&mut b).await.unwrap();
+    drop(s);
+    tokio::time::timeout(Duration::from_secs(5), proxy.task)
+        .await
+        .unwrap()
+        .unwrap();
+}
