@@ -109,7 +109,13 @@ fn enclosing_table(src: &str, at: usize) -> String {
     let before = src.get(..at).unwrap_or("");
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let on_line = &before[line_start..];
-    let header = before
+    let line_end = src
+        .get(at..)
+        .and_then(|rest| rest.find('\n'))
+        .map_or(src.len(), |i| at + i);
+    let header = src
+        .get(..line_end)
+        .unwrap_or(before)
         .lines()
         .rev()
         .map(str::trim_start)

@@ -1,0 +1,544 @@
+//! One test per error class: the exact `LINE:COL`, message and hint users see.
+
+use switchyard_config::{parse, Error};
+
+/// A valid pool other snippets can refer to.
+const POOL: &str =
+    "[[pool]]\nname = \"app\"\n[[pool.server]]\nname = \"a\"\naddress = \"127.0.0.1:9001\"\n";
+
+fn errors(src: &str) -> Vec<Error> {
+    match parse(src, "lb.toml") {
+        Ok(_) => panic!("expected errors for:\n{src}"),
+        Err(e) => e.0,
+    }
+}
+
+/// The only error, as `LINE:COL: message`.
+fn only(src: &str) -> String {
+    let errs = errors(src);
+    assert_eq!(errs.len(), 1, "expected one error, got: {errs:#?}");
+    format!("{}:{}: {}", errs[0].line, errs[0].col, errs[0].message)
+}
+
+fn hint(src: &str) -> String {
+    errors(src)[0].hint.clone().unwrap_or_default()
+}
+
+fn data(file: &str) -> String {
+    format!("{}/tests/data/certs/{file}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn geoip(file: &str) -> String {
+    format!(
+        "{}/../../../shared/data/geoip/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+#[test]
+fn toml_syntax_errors_are_located() {
+    let e = &errors("[[pool]]\nname = \n")[0];
+    assert_eq!((e.file.as_str(), e.line), ("lb.toml", 2));
+    assert!(e.to_string().starts_with("lb.toml:2:"), "{e}");
+}
+
+#[test]
+fn unknown_key_suggests_the_near_one_and_lists_the_rest() {
+    let src = "[[pool]]\nname = \"app\"\nalgoritm = \"random\"\n";
+    assert_eq!(only(src), "3:1: unknown key \"algoritm\" in [[pool]]");
+    let h = hint(src);
+    assert!(
+        h.starts_with("did you mean \"algorithm\"? [[pool]] takes: name, algorithm, hash_key"),
+        "{h}"
+    );
+}
+
+#[test]
+fn unknown_key_in_an_inline_table_names_the_table() {
+    let src = format!("{POOL}[[listener]]\nname = \"web\"\nprotocol = \"http\"\nlisten = \"127.0.0.1:80\"\npool = \"app\"\ntimeouts = {{ conect = \"5s\" }}\n");
+    assert_eq!(
+        only(&src),
+        "11:14: unknown key \"conect\" in timeouts (in [[listener]])"
+    );
+    assert!(hint(&src).starts_with("did you mean \"connect\"?"));
+}
+
+#[test]
+fn missing_required_key_is_named() {
+    let e = only("[[pool]]\nalgorithm = \"random\"\n");
+    assert!(
+        e.ends_with("missing required key \"name\" in [[pool]]"),
+        "{e}"
+    );
+}
+
+#[test]
+fn single_bracket_array_table_is_explained() {
+    assert_eq!(
+        only("[pool]\nname = \"x\"\n"),
+        "1:1: [pool] must be written [[pool]]: there can be several"
+    );
+}
+
+#[test]
+fn integer_duration_hints_the_unit() {
+    let src = format!("{POOL}[pool.health]\ninterval = 2\n");
+    assert_eq!(
+        only(&src),
+        "7:12: invalid type: integer `2`, expected a string (in [pool.health])"
+    );
+    assert_eq!(hint(&src), "durations are strings with a unit, e.g. \"2s\"");
+}
+
+#[test]
+fn invalid_names_are_rejected_with_a_suggestion() {
+    let src =
+        "[[pool]]\nname = \"My Pool\"\n[[pool.server]]\nname = \"a\"\naddress = \"127.0.0.1:1\"\n";
+    assert_eq!(only(src), "2:8: invalid pool name \"My Pool\"");
+    assert!(hint(src).ends_with("e.g. \"my_pool\""));
+}
+
+#[test]
+fn duplicate_pool_names_point_at_the_first() {
+    let src = format!("{POOL}{POOL}");
+    assert_eq!(
+        only(&src),
+        "7:8: duplicate pool name \"app\" (first defined at lb.toml:2:8)"
+    );
+}
+
+#[test]
+fn duplicate_server_names_within_a_pool() {
+    let src = format!("{POOL}[[pool.server]]\nname = \"a\"\naddress = \"127.0.0.1:9002\"\n");
+    assert_eq!(
+        only(&src),
+        "7:8: duplicate server name \"a\" (first defined at lb.toml:4:8)"
+    );
+}
+
+#[test]
+fn unknown_algorithm_lists_every_algorithm() {
+    let src = "[[pool]]\nname = \"app\"\nalgorithm = \"fastest\"\n[[pool.server]]\nname = \"a\"\naddress = \"127.0.0.1:1\"\n";
+    assert_eq!(
+        only(src),
+        "3:13: unknown algorithm \"fastest\"; expected one of round_robin, weighted_round_robin, \
+         least_connections, weighted_least_connections, random, power_of_two, peak_ewma, ring_hash, maglev"
+    );
+    let src = src.replace("fastest", "round_robbin");
+    assert_eq!(hint(&src), "did you mean \"round_robin\"?");
+}
+
+#[test]
+fn invalid_hash_key_lists_the_forms() {
+    let src = POOL.replace("name = \"app\"\n", "name = \"app\"\nhash_key = \"body\"\n");
+    assert_eq!(
+        only(&src),
+        "3:12: invalid hash_key \"body\"; expected one of source_ip, header:NAME, cookie:NAME, query:NAME, path, host"
+    );
+}
+
+#[test]
+fn maglev_table_size_must_be_prime() {
+    let src = POOL.replace(
+        "name = \"app\"\n",
+        "name = \"app\"\nmaglev_table_size = 65536\n",
+    );
+    assert_eq!(only(&src), "3:21: maglev_table_size 65536 is not a prime");
+    assert_eq!(hint(&src), "try 65537");
+}
+
+#[test]
+fn weight_out_of_range() {
+    let src = format!("{POOL}weight = 0\n");
+    assert_eq!(only(&src), "6:10: weight 0 is out of range 1..=1000");
+}
+
+#[test]
+fn rise_and_fall_must_be_at_least_one() {
+    let src = format!("{POOL}[pool.health]\nrise = 0\nfall = -1\n");
+    let errs = errors(&src);
+    assert_eq!(errs[0].message, "health rise 0 is out of range 1..=1000");
+    assert_eq!((errs[1].line, errs[1].col), (8, 8));
+}
+
+#[test]
+fn health_timeout_must_be_shorter_than_interval() {
+    let src = format!("{POOL}[pool.health]\ninterval = \"1s\"\ntimeout = \"2s\"\n");
+    assert_eq!(
+        only(&src),
+        "8:11: health timeout 2s must be shorter than interval 1s"
+    );
+}
+
+#[test]
+fn http_only_health_keys_need_an_http_check() {
+    let src = format!("{POOL}[pool.health]\ncheck = \"tcp\"\npath = \"/health\"\n");
+    assert_eq!(
+        only(&src),
+        "8:8: health path applies only to check = \"http\""
+    );
+}
+
+#[test]
+fn invalid_durations_say_which_units_exist() {
+    let src = format!("{POOL}[pool.outlier]\nbase_ejection = \"5 sec\"\n");
+    assert_eq!(
+        only(&src),
+        "7:17: invalid duration \"5 sec\" for outlier base_ejection"
+    );
+    assert!(hint(&src).starts_with("use a number with a unit: ms, s, m, h, d"));
+}
+
+#[test]
+fn ipv6_addresses_need_brackets() {
+    let src = POOL.replace("127.0.0.1:9001", "::1:9001");
+    assert_eq!(only(&src), "5:11: invalid server address \"::1:9001\"");
+    assert_eq!(
+        hint(&src),
+        "write IPv6 addresses in brackets: \"[::1]:8080\""
+    );
+}
+
+#[test]
+fn header_affinity_needs_a_header() {
+    let src = format!("{POOL}[pool.affinity]\nkind = \"header\"\n");
+    assert_eq!(only(&src), "7:8: affinity kind \"header\" needs a header");
+}
+
+fn listener(proto: &str, extra: &str) -> String {
+    format!("{POOL}[[listener]]\nname = \"web\"\nprotocol = \"{proto}\"\nlisten = \"127.0.0.1:8080\"\n{extra}")
+}
+
+#[test]
+fn undefined_route_pool_lists_the_pools() {
+    let src = listener(
+        "http",
+        "pool = \"app\"\n[[listener.route]]\npool = \"nowhere\"\n",
+    );
+    assert_eq!(
+        only(&src),
+        "12:8: route pool \"nowhere\" is not defined; pools are: app"
+    );
+}
+
+#[test]
+fn undefined_listener_pool_suggests_a_near_name() {
+    let src = listener("tcp", "pool = \"ap\"\n");
+    assert_eq!(
+        only(&src),
+        "10:8: listener \"web\" pool \"ap\" is not defined; pools are: app"
+    );
+    assert_eq!(hint(&src), "did you mean \"app\"?");
+}
+
+#[test]
+fn l4_listeners_need_a_default_pool() {
+    assert_eq!(
+        only(&listener("udp", "")),
+        "7:8: udp listener \"web\" needs a pool"
+    );
+}
+
+#[test]
+fn listen_addresses_must_not_overlap() {
+    let src = listener("http", "pool = \"app\"\n")
+        + "[[listener]]\nname = \"web2\"\nprotocol = \"tcp\"\nlisten = \"0.0.0.0:8080\"\npool = \"app\"\n";
+    assert_eq!(
+        only(&src),
+        "14:10: listener \"web2\" listens on 0.0.0.0:8080 which listener \"web\" already uses (at lb.toml:9:10)"
+    );
+    // UDP and TCP on one port do not conflict.
+    let ok = src.replace("protocol = \"tcp\"", "protocol = \"udp\"");
+    assert!(parse(&ok, "lb.toml").is_ok());
+}
+
+#[test]
+fn keys_of_another_protocol_are_rejected() {
+    let src = listener("http", "pool = \"app\"\nproxy_protocol = \"v2\"\n");
+    assert_eq!(
+        only(&src),
+        "11:18: proxy_protocol applies only to tcp and tls listeners, not http"
+    );
+}
+
+#[test]
+fn l4_listener_cannot_hash_on_http_values() {
+    let src = POOL.replace("name = \"app\"\n", "name = \"app\"\nalgorithm = \"maglev\"\nhash_key = \"header:x-user\"\n")
+        + "[[listener]]\nname = \"db\"\nprotocol = \"tcp\"\nlisten = \"127.0.0.1:5432\"\npool = \"app\"\n";
+    assert_eq!(
+        only(&src),
+        "9:8: tcp listener \"db\" uses pool \"app\", which hashes on header:x-user, a value only HTTP listeners see"
+    );
+}
+
+#[test]
+fn path_regex_errors_show_the_regex_error() {
+    let src = listener(
+        "http",
+        "pool = \"app\"\n[[listener.route]]\npath_regex = \"^/(u\"\n",
+    );
+    assert_eq!(
+        only(&src),
+        "12:14: invalid path_regex \"^/(u\": unclosed group"
+    );
+}
+
+#[test]
+fn route_takes_one_action() {
+    let src = listener(
+        "http",
+        "[[listener.route]]\npool = \"app\"\nredirect = \"https://{host}{path}\"\n",
+    );
+    assert_eq!(
+        only(&src),
+        "12:12: a route takes only one of pool, redirect, respond (it has pool and redirect)"
+    );
+}
+
+#[test]
+fn redirect_placeholders_and_status_are_checked() {
+    let src = listener("http", "pool = \"app\"\n[[listener.route]]\nredirect = \"https://{hots}/\"\nredirect_status = 200\n");
+    let errs = errors(&src);
+    assert_eq!(
+        errs[0].message,
+        "unknown placeholder {hots} in redirect \"https://{hots}/\""
+    );
+    assert_eq!(
+        errs[1].message,
+        "redirect_status 200 is not a redirect; use 301, 302, 303, 307 or 308"
+    );
+    assert_eq!((errs[1].line, errs[1].col), (13, 19));
+}
+
+#[test]
+fn https_needs_a_certificate() {
+    let src = listener("https", "pool = \"app\"\n");
+    assert_eq!(
+        only(&src),
+        "7:8: https listener \"web\" needs [listener.tls] with at least one certificate"
+    );
+}
+
+#[test]
+fn missing_certificate_file_is_located_on_cert() {
+    let key = data("a.key");
+    let src = listener("https", &format!("pool = \"app\"\n[listener.tls]\ncertificates = [{{ cert = \"/nonexistent/a.pem\", key = \"{key}\" }}]\n"));
+    assert_eq!(
+        only(&src),
+        "12:26: cannot read certificate file \"/nonexistent/a.pem\": No such file or directory (os error 2)"
+    );
+}
+
+#[test]
+fn unparsable_key_is_located_on_key() {
+    let (cert, key) = (data("a.pem"), data("garbage.key"));
+    let src = listener("https", &format!("pool = \"app\"\n[listener.tls]\ncertificates = [{{ cert = \"{cert}\", key = \"{key}\" }}]\n"));
+    let e = only(&src);
+    let col = 26 + cert.len() + 10;
+    assert_eq!(
+        e,
+        format!("12:{col}: no private key found in key file \"{key}\"")
+    );
+}
+
+#[test]
+fn key_of_another_certificate_is_rejected() {
+    let (cert, key) = (data("a.pem"), data("b.key"));
+    let src = listener("https", &format!("pool = \"app\"\n[listener.tls]\ncertificates = [{{ cert = \"{cert}\", key = \"{key}\" }}]\n"));
+    assert!(only(&src).contains(&format!(
+        "key \"{key}\" does not belong to certificate \"{cert}\""
+    )));
+}
+
+#[test]
+fn certificate_keys_in_every_pem_form_load() {
+    for (cert, key) in [
+        ("a.pem", "a.key"),
+        ("a.pem", "a-sec1.key"),
+        ("rsa.pem", "rsa.key"),
+        ("rsa.pem", "rsa-pkcs1.key"),
+    ] {
+        let src = listener(
+            "https",
+            &format!("pool = \"app\"\n[listener.tls]\ncertificates = [{{ cert = \"{}\", key = \"{}\" }}]\n", data(cert), data(key)),
+        );
+        parse(&src, "lb.toml").unwrap_or_else(|e| panic!("{cert} {key}: {e}"));
+    }
+}
+
+#[test]
+fn relative_certificate_paths_resolve_against_the_config_file() {
+    let src = listener("https", "pool = \"app\"\n[listener.tls]\ncertificates = [{ cert = \"certs/a.pem\", key = \"certs/a.key\" }]\n");
+    let file = format!("{}/tests/data/inline.toml", env!("CARGO_MANIFEST_DIR"));
+    parse(&src, &file).unwrap_or_else(|e| panic!("{e}"));
+    assert!(parse(&src, "elsewhere/lb.toml").is_err());
+}
+
+const ZONE: &str = "[[zone]]\nname = \"example.com\"\nns = [\"ns1\"]\n";
+
+#[test]
+fn a_records_take_ipv4() {
+    let src = format!(
+        "{ZONE}[[zone.record]]\nname = \"www\"\ntype = \"A\"\nvalues = [\"2001:db8::1\"]\n"
+    );
+    assert_eq!(
+        only(&src),
+        "7:11: A record value \"2001:db8::1\" is not an IPv4 address"
+    );
+    assert_eq!(hint(&src), "this is an IPv6 address: use type = \"AAAA\"");
+}
+
+#[test]
+fn record_values_are_parsed_per_type() {
+    let src =
+        format!("{ZONE}[[zone.record]]\nname = \"@\"\ntype = \"MX\"\nvalues = [\"ten mail\"]\n");
+    assert_eq!(only(&src), "7:11: invalid MX preference in \"ten mail\"");
+}
+
+#[test]
+fn record_names_must_be_dns_labels() {
+    let src =
+        format!("{ZONE}[[zone.record]]\nname = \"bad name\"\ntype = \"TXT\"\nvalues = [\"x\"]\n");
+    assert_eq!(
+        only(&src),
+        "5:8: invalid record name \"bad name\" in zone \"example.com\""
+    );
+}
+
+#[test]
+fn unknown_record_type_lists_types() {
+    let src = format!("{ZONE}[[zone.record]]\nname = \"x\"\ntype = \"PTR\"\nvalues = [\"x\"]\n");
+    assert_eq!(
+        only(&src),
+        "6:8: unknown record type \"PTR\"; expected one of A, AAAA, CNAME, TXT, MX, SRV, CAA, NS"
+    );
+}
+
+#[test]
+fn undefined_record_pool() {
+    let src =
+        format!("{POOL}{ZONE}[[zone.record]]\nname = \"app\"\ntype = \"A\"\npool = \"nope\"\n");
+    assert_eq!(
+        only(&src),
+        "12:8: record pool \"nope\" is not defined; pools are: app"
+    );
+}
+
+#[test]
+fn balanced_aaaa_needs_ipv6_servers() {
+    let src =
+        format!("{POOL}{ZONE}[[zone.record]]\nname = \"app\"\ntype = \"AAAA\"\npool = \"app\"\n");
+    assert_eq!(
+        only(&src),
+        "12:8: balanced AAAA record needs a pool with IPv6 servers; pool \"app\" has none"
+    );
+}
+
+#[test]
+fn cname_must_be_alone() {
+    let src = format!(
+        "{ZONE}[[zone.record]]\nname = \"www\"\ntype = \"CNAME\"\nvalues = [\"x\"]\n[[zone.record]]\nname = \"www\"\ntype = \"TXT\"\nvalues = [\"y\"]\n"
+    );
+    assert_eq!(
+        only(&src),
+        "5:8: \"www\" has a CNAME and a TXT record; a CNAME must be alone"
+    );
+}
+
+const DC: &str = "[[datacenter]]\nname = \"tokyo\"\nlatitude = 35.6\nlongitude = 139.7\naddresses = [\"2001:db8::30\"]\n";
+
+#[test]
+fn geo_records_need_geoip() {
+    let src = format!("{DC}{ZONE}[[zone.record]]\nname = \"g\"\ntype = \"AAAA\"\npolicy = \"geo\"\ndatacenters = [\"tokyo\"]\n");
+    assert_eq!(only(&src), "12:10: geo records need a [geoip] database");
+}
+
+#[test]
+fn geo_datacenters_need_addresses_of_the_record_type() {
+    let db = geoip("GeoLite2-City-Test.mmdb");
+    let src = format!(
+        "{DC}[geoip]\ndatabase = \"{db}\"\n{ZONE}[[zone.record]]\nname = \"g\"\ntype = \"A\"\npolicy = \"geo\"\ndatacenters = [\"tokyo\", \"osaka\"]\n"
+    );
+    let errs = errors(&src);
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    assert_eq!(
+        errs[0].message,
+        "datacenter \"tokyo\" has no IPv4 address for this A record"
+    );
+    assert_eq!(
+        errs[1].message,
+        "datacenter \"osaka\" is not defined; datacenters are: tokyo"
+    );
+    assert_eq!((errs[1].line, errs[1].col), (15, 25));
+}
+
+#[test]
+fn broken_geoip_double_format_is_a_clear_error() {
+    let db = geoip("GeoIP2-City-Test-Broken-Double-Format.mmdb");
+    let e = only(&format!("[geoip]\ndatabase = \"{db}\"\n"));
+    assert!(
+        e.starts_with(&format!("2:12: GeoIP database \"{db}\" is corrupt: ")),
+        "{e}"
+    );
+}
+
+#[test]
+fn broken_geoip_search_tree_is_a_clear_error() {
+    let db = geoip("MaxMind-DB-test-broken-search-tree-24.mmdb");
+    let e = only(&format!("[geoip]\ndatabase = \"{db}\"\n"));
+    assert!(
+        e.starts_with(&format!("2:12: GeoIP database \"{db}\" is corrupt: ")),
+        "{e}"
+    );
+    assert!(e.contains("search tree"), "{e}");
+}
+
+#[test]
+fn missing_geoip_database_is_located() {
+    let e = only("[geoip]\ndatabase = \"/nonexistent.mmdb\"\n");
+    assert!(
+        e.starts_with("2:12: cannot open GeoIP database \"/nonexistent.mmdb\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn geoip_country_database_is_accepted() {
+    let db = geoip("GeoLite2-Country-Test.mmdb");
+    parse(&format!("[geoip]\ndatabase = \"{db}\"\n"), "lb.toml").unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn anycast_prefix_and_pools_are_checked() {
+    let src = "[anycast]\n[[anycast.announce]]\nprefix = \"203.0.113.10\"\nbird_protocol = \"vip\"\npools = [\"app\"]\n";
+    let errs = errors(src);
+    assert_eq!(errs[0].message, "invalid anycast prefix \"203.0.113.10\"");
+    assert_eq!(
+        errs[0].hint.as_deref(),
+        Some("a single address is \"203.0.113.10/32\"")
+    );
+    assert_eq!(
+        errs[1].message,
+        "anycast pool \"app\" is not defined; no pools are defined"
+    );
+    assert_eq!((errs[1].line, errs[1].col), (5, 10));
+}
+
+#[test]
+fn three_different_errors_are_all_reported_in_file_order() {
+    let src = "[[pool]]\nname = \"app\"\nalgorithm = \"fastest\"\n[[pool.server]]\nname = \"a\"\naddress = \"127.0.0.1:1\"\nweight = 5000\n\
+               [[listener]]\nname = \"web\"\nprotocol = \"http\"\nlisten = \"127.0.0.1:80\"\npool = \"nowhere\"\n";
+    let shown: Vec<String> = errors(src)
+        .iter()
+        .map(|e| format!("{}:{}", e.line, e.col))
+        .collect();
+    assert_eq!(shown, ["3:13", "7:10", "12:8"]);
+    let text = switchyard_config::parse(src, "lb.toml")
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("lb.toml:")).count(),
+        3,
+        "{text}"
+    );
+}
