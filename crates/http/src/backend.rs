@@ -64,6 +64,8 @@ pub(crate) struct Backends {
 struct Slot {
     idle: Mutex<Vec<(Nanos, http1::SendRequest<RequestBody>)>>,
     shared: Mutex<Option<http2::SendRequest<RequestBody>>>,
+    /// Held while an HTTP/2 connection is being made, so concurrent requests share it.
+    connecting: tokio::sync::Mutex<()>,
 }
 
 /// Why a request got no response.
@@ -171,26 +173,29 @@ impl Backends {
         slot: Arc<Slot>,
         req: Request<RequestBody>,
     ) -> Result<Response<Incoming>, SendError> {
-        let existing = slot
-            .shared
-            .lock()
-            .ok()
-            .and_then(|s| s.as_ref().filter(|s| !s.is_closed()).cloned());
-        let mut sender = match existing {
+        let mut sender = match slot.h2_sender() {
             Some(s) => s,
             None => {
-                let conn = match self.connect(addr, Proto::Http2).await {
-                    Ok(c) => c,
-                    Err(f) => return Err(SendError::NotSent(Box::new(req), f)),
-                };
-                match handshake_h2(conn).await {
-                    Ok(s) => {
-                        if let Ok(mut shared) = slot.shared.lock() {
-                            *shared = Some(s.clone());
+                let _connecting = slot.connecting.lock().await;
+                match slot.h2_sender() {
+                    Some(s) => s,
+                    None => {
+                        let conn = match self.connect(addr, Proto::Http2).await {
+                            Ok(c) => c,
+                            Err(f) => return Err(SendError::NotSent(Box::new(req), f)),
+                        };
+                        match handshake_h2(conn).await {
+                            Ok(s) => {
+                                if let Ok(mut shared) = slot.shared.lock() {
+                                    *shared = Some(s.clone());
+                                }
+                                s
+                            }
+                            Err(e) => {
+                                return Err(SendError::NotSent(Box::new(req), Failure::Http(e)))
+                            }
                         }
-                        s
                     }
-                    Err(e) => return Err(SendError::NotSent(Box::new(req), Failure::Http(e))),
                 }
             }
         };
@@ -270,6 +275,11 @@ async fn handshake_h2(conn: Conn) -> hyper::Result<http2::SendRequest<RequestBod
 // === impl Slot ===
 
 impl Slot {
+    fn h2_sender(&self) -> Option<http2::SendRequest<RequestBody>> {
+        let shared = self.shared.lock().ok()?;
+        shared.as_ref().filter(|s| !s.is_closed()).cloned()
+    }
+
     fn checkout(&self, idle_timeout: Duration) -> Option<http1::SendRequest<RequestBody>> {
         let now = clock::now();
         let max_age = idle_timeout.as_nanos() as u64;

@@ -1,0 +1,85 @@
+//! HTTP/2: h2c prior knowledge from clients, HTTP/2 to servers, trailers end to end.
+
+mod common;
+
+use bytes::Bytes;
+use common::*;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use switchyard_config as config;
+use switchyard_testkit::backends;
+
+#[tokio::test]
+async fn h2c_clients_reach_http1_servers() {
+    let be = backends::echo().await;
+    let h = start(
+        listener(Some("app"), vec![]),
+        vec![pool("app", "round_robin", &[("a", be.addr)])],
+    )
+    .await;
+    let c = h2c_client();
+    let res = c.post(h.url("/h2")).body("over h2").send().await.unwrap();
+    assert_eq!(res.version(), reqwest::Version::HTTP_2);
+    assert_eq!(res.text().await.unwrap(), "over h2");
+    let seen = &be.seen()[0];
+    assert_eq!(seen.version, http::Version::HTTP_11);
+    assert_eq!(seen.headers["host"], h.addr.to_string());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn trailers_from_an_h2_server_reach_an_h2_client() {
+    let be = backends::trailers().await;
+    let mut p = pool("grpc", "round_robin", &[("a", be.addr)]);
+    p.backend_protocol = config::BackendProtocol::Http2;
+    let h = start(listener(Some("grpc"), vec![]), vec![p]).await;
+
+    let tcp = tokio::net::TcpStream::connect(h.addr).await.unwrap();
+    let (mut send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::post(format!("http://{}/pkg.Service/Method", h.addr))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let res = send.send_request(req).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/grpc");
+    let collected = res.into_body().collect().await.unwrap();
+    let trailers = collected
+        .trailers()
+        .cloned()
+        .expect("trailers passed through");
+    assert_eq!(trailers["grpc-status"], "0");
+    assert_eq!(trailers["grpc-message"], "ok");
+    assert_eq!(collected.to_bytes(), "hello");
+    let seen = &be.seen()[0];
+    assert_eq!(seen.version, http::Version::HTTP_2);
+    assert_eq!(seen.headers["te"], "trailers");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn http2_backends_multiplex_many_requests_on_one_connection() {
+    let be = backends::echo().await;
+    let mut p = pool("app", "round_robin", &[("a", be.addr)]);
+    p.backend_protocol = config::BackendProtocol::Http2;
+    let h = start(listener(Some("app"), vec![]), vec![p]).await;
+    let c = client();
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let (c, url) = (c.clone(), h.url(&format!("/{i}")));
+        tasks.push(tokio::spawn(async move {
+            c.get(url).send().await.unwrap().status()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    assert_eq!(be.connections(), 1);
+    assert!(be.seen().iter().all(|s| s.version == http::Version::HTTP_2));
+    h.stop().await;
+}
