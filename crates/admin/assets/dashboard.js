@@ -257,7 +257,9 @@ function renderServers(card, pool, r, total) {
     setText(c[2], s.effective_weight !== s.weight ? s.effective_weight + " / " + s.weight : String(s.weight));
     c[2].title = "effective / configured weight";
     const share = total ? (sr.req || 0) / total : 0;
-    c[3].querySelector(".fill").style.width = (share * 100).toFixed(1) + "%";
+    const fill = c[3].querySelector(".fill");
+    fill.style.width = (share * 100).toFixed(1) + "%";
+    fill.style.background = PALETTE[pool.servers.indexOf(s) % PALETTE.length];
     setText(c[3].querySelector(".pct"), total ? fmtPct(share) : "idle");
     setText(c[4], fmtRate(sr.rps));
     setText(c[5], fmtPct(sr.errRate));

@@ -400,6 +400,146 @@ impl Route<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::control::{Control, ReloadFuture, ReloadSummary};
+    use crate::state::{PoolDoc, ServerDoc, ServerStatus, StateDoc};
+    use http_body_util::Full;
+    use proptest::prelude::*;
+    use std::sync::{Arc, Mutex};
+
+    /// Pool `app` with servers `a` and `b`; actions change them.
+    struct TinyControl(Mutex<StateDoc>);
+
+    impl TinyControl {
+        fn new() -> Self {
+            let server = |name: &str| ServerDoc {
+                name: name.into(),
+                weight: 1,
+                ..Default::default()
+            };
+            Self(Mutex::new(StateDoc {
+                pools: vec![PoolDoc {
+                    name: "app".into(),
+                    algorithm: "random".into(),
+                    panic: false,
+                    servers: vec![server("a"), server("b")],
+                }],
+                ..Default::default()
+            }))
+        }
+
+        fn apply(
+            &self,
+            pool: &str,
+            server: &str,
+            f: impl FnOnce(&mut ServerDoc),
+        ) -> Result<(), ControlError> {
+            let mut doc = self.0.lock().unwrap();
+            let p = doc
+                .pools
+                .iter_mut()
+                .find(|p| p.name == pool)
+                .ok_or_else(|| ControlError::unknown_pool(pool))?;
+            let s = p
+                .servers
+                .iter_mut()
+                .find(|s| s.name == server)
+                .ok_or_else(|| ControlError::unknown_server(pool, server))?;
+            f(s);
+            Ok(())
+        }
+    }
+
+    impl Control for TinyControl {
+        fn state(&self) -> StateDoc {
+            self.0.lock().unwrap().clone()
+        }
+        fn drain(&self, pool: &str, server: &str) -> Result<(), ControlError> {
+            self.apply(pool, server, |s| s.state = ServerStatus::Draining)
+        }
+        fn enable(&self, pool: &str, server: &str) -> Result<(), ControlError> {
+            self.apply(pool, server, |s| s.state = ServerStatus::Up)
+        }
+        fn disable(&self, pool: &str, server: &str) -> Result<(), ControlError> {
+            self.apply(pool, server, |s| s.state = ServerStatus::Disabled)
+        }
+        fn set_weight(&self, pool: &str, server: &str, weight: u32) -> Result<(), ControlError> {
+            self.apply(pool, server, |s| s.weight = weight)
+        }
+        fn set_algorithm(&self, pool: &str, algorithm: &str) -> Result<(), ControlError> {
+            if pool != "app" {
+                return Err(ControlError::unknown_pool(pool));
+            }
+            if algorithm != "maglev" {
+                return Err(ControlError::BadRequest(format!(
+                    "unknown algorithm {algorithm}"
+                )));
+            }
+            Ok(())
+        }
+        fn reload(&self) -> ReloadFuture {
+            Box::pin(async { Ok(ReloadSummary::default()) })
+        }
+        fn ready(&self) -> bool {
+            true
+        }
+    }
+
+    fn any_path() -> impl Strategy<Value = String> {
+        let segment = prop_oneof![
+            Just("api".to_owned()),
+            Just("v1".to_owned()),
+            Just("pools".to_owned()),
+            Just("app".to_owned()),
+            Just("servers".to_owned()),
+            Just("a".to_owned()),
+            Just("drain".to_owned()),
+            Just("weight".to_owned()),
+            Just("algorithm".to_owned()),
+            Just("state".to_owned()),
+            Just("reload".to_owned()),
+            Just("".to_owned()),
+            Just("livez".to_owned()),
+            Just("assets".to_owned()),
+            "[a-z%.~-]{1,8}",
+        ];
+        proptest::collection::vec(segment, 0..8)
+            .prop_map(|segments| format!("/{}", segments.join("/")))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+        #[test]
+        fn no_request_panics_and_every_error_is_json(
+            method in prop_oneof![Just(Method::GET), Just(Method::POST), Just(Method::PUT), Just(Method::DELETE), Just(Method::PATCH)],
+            path in any_path(),
+            body in prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..64),
+                Just(br#"{"weight": 5}"#.to_vec()),
+                Just(br#"{"weight": 5000}"#.to_vec()),
+                Just(br#"{"algorithm": "maglev"}"#.to_vec()),
+            ],
+            token in proptest::option::of(prop_oneof![Just("t0k"), Just("wrong")]),
+        ) {
+            let shared = Shared { control: Arc::new(TinyControl::new()), token: Some("t0k".into()), started: std::time::SystemTime::now() };
+            let mut req = Request::builder().method(method.clone()).uri(&path);
+            if let Some(token) = token {
+                req = req.header("authorization", format!("Bearer {token}"));
+            }
+            let req = req.body(Full::new(Bytes::from(body))).unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let resp = rt.block_on(handle(&shared, req));
+            let status = resp.status().as_u16();
+            prop_assert!([200, 400, 401, 403, 404, 405, 413].contains(&status), "{} {} gave {}", method, path, status);
+            if status >= 400 {
+                let bytes = rt.block_on(resp.into_body().collect()).unwrap().to_bytes();
+                let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                prop_assert!(value["error"].is_string(), "{} {} gave {}", method, path, value);
+            }
+            if (method == Method::POST || method == Method::PUT) && token != Some("t0k") {
+                prop_assert!(status != 200, "{} {} succeeded without the token", method, path);
+            }
+        }
+    }
 
     #[test]
     fn parse_routes() {

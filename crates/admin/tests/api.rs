@@ -505,3 +505,41 @@ async fn serve_returns_after_shutdown_and_stops_accepting() {
         "no longer accepting"
     );
 }
+
+#[tokio::test]
+async fn shutdown_lets_a_reload_in_flight_finish() {
+    let s = common::serve(None).await;
+    s.control.set_reload_delay(Duration::from_millis(400));
+    let url = format!("{}/api/v1/reload", s.base);
+    let pending = tokio::spawn(async move { Client::new().post(url).send().await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    s.shutdown.cancel();
+    let resp = pending
+        .await
+        .unwrap()
+        .expect("the reload in flight is answered");
+    assert_eq!(resp.status(), 200);
+    tokio::time::timeout(Duration::from_secs(7), s.task)
+        .await
+        .expect("serve returns")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn http2_with_prior_knowledge_is_served() {
+    let s = common::serve(None).await;
+    let client = Client::builder().http2_prior_knowledge().build().unwrap();
+    let resp = client
+        .get(format!("{}/api/v1/state", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.version(), reqwest::Version::HTTP_2);
+    let resp = client
+        .post(format!("{}/api/v1/pools/db/servers/nope/drain", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+}

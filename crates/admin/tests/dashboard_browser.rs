@@ -391,6 +391,20 @@ async fn dashboard_shows_live_state_and_drains_a_server_in_a_real_browser() {
         )
         .await;
     driver.screenshot("dashboard-after-actions.png").await;
+
+    // Dark theme follows the system setting.
+    let light_bg = driver
+        .script("return getComputedStyle(document.body).backgroundColor")
+        .await;
+    let dark = json!({"cmd": "Emulation.setEmulatedMedia",
+                      "params": {"features": [{"name": "prefers-color-scheme", "value": "dark"}]}});
+    driver.cmd("POST", "/goog/cdp/execute", dark).await;
+    let dark_bg = driver
+        .script("return getComputedStyle(document.body).backgroundColor")
+        .await;
+    assert_eq!(light_bg, "rgb(245, 246, 248)");
+    assert_eq!(dark_bg, "rgb(15, 18, 22)");
+    driver.screenshot("dashboard-dark.png").await;
     // The page's script ran without errors (the refused 401 call is the only expected
     // console complaint, logged by the browser as a failed resource load).
     let logs = driver

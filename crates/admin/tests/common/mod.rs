@@ -28,6 +28,7 @@ pub struct FakeControl {
     ready: AtomicBool,
     reload_errors: Mutex<Option<Vec<String>>>,
     pub reloads: AtomicUsize,
+    reload_delay: Mutex<Duration>,
     latency: Histogram,
 }
 
@@ -120,6 +121,7 @@ impl FakeControl {
             ready: AtomicBool::new(true),
             reload_errors: Mutex::new(None),
             reloads: AtomicUsize::new(0),
+            reload_delay: Mutex::new(Duration::from_millis(5)),
             latency: Histogram::new(),
         }
     }
@@ -131,6 +133,11 @@ impl FakeControl {
     /// The next reloads fail with these errors (None: succeed).
     pub fn fail_reloads_with(&self, errors: Option<Vec<String>>) {
         *self.reload_errors.lock().unwrap() = errors;
+    }
+
+    /// How long each reload takes from now on.
+    pub fn set_reload_delay(&self, delay: Duration) {
+        *self.reload_delay.lock().unwrap() = delay;
     }
 
     /// The server as the control holds it now.
@@ -247,9 +254,10 @@ impl Control for FakeControl {
 
     fn reload(&self) -> ReloadFuture {
         let errors = self.reload_errors.lock().unwrap().clone();
+        let delay = *self.reload_delay.lock().unwrap();
         self.reloads.fetch_add(1, Ordering::SeqCst);
         Box::pin(async move {
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            tokio::time::sleep(delay).await;
             match errors {
                 Some(errors) => Err(errors),
                 None => Ok(ReloadSummary {
