@@ -133,7 +133,7 @@ fn invalid_hash_key_lists_the_forms() {
     let src = POOL.replace("name = \"app\"\n", "name = \"app\"\nhash_key = \"body\"\n");
     assert_eq!(
         only(&src),
-        "3:12: invalid hash_key \"body\"; expected one of source_ip, header:NAME, cookie:NAME, query:NAME, path, host"
+        "3:12: invalid hash_key \"body\"; expected one of source_ip, connection, header:NAME, cookie:NAME, query:NAME, path, host"
     );
 }
 

@@ -46,7 +46,7 @@ fn full_example_pools_are_typed() {
     assert_eq!(app.drain_timeout, Some(Duration::from_secs(120)));
     assert_eq!(app.health.check, CheckKind::Http);
     assert_eq!(app.health.method, "HEAD");
-    assert!(app.health.expect_status.contains(204));
+    assert!(app.health.expect_status.matches(204));
     assert_eq!(app.health.expect_body.as_deref(), Some("ok"));
     assert_eq!(app.outlier.as_ref().unwrap().consecutive_failures, 5);
     assert_eq!(
@@ -66,7 +66,7 @@ fn full_example_pools_are_typed() {
     let canary = c.pool("canary").unwrap();
     assert_eq!(canary.hash_key, HashKey::Header("x-user-id".into()));
     assert_eq!(canary.params.ring_vnodes, 100);
-    assert_eq!(canary.params.hash_balance_factor, Some(1.25));
+    assert_eq!(canary.params.hash_balance_factor, Some(125));
     assert_eq!(canary.health, Health::default());
     assert!(canary.outlier.is_none());
 

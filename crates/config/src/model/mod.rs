@@ -19,7 +19,7 @@ mod listener;
 mod pool;
 mod tls;
 
-pub use balance::{Algorithm, AlgorithmParams, HashKey, StatusRange, StatusRanges};
+pub use balance::{Algorithm, AlgorithmParams, HashKey, StatusRanges};
 pub use dns::{is_within, BalancePolicy, RData, Record, RecordData, RecordType, Soa, Zone};
 pub use gslb::{Announce, Anycast, Datacenter, GeoIp};
 pub use listener::{

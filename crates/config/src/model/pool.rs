@@ -15,7 +15,9 @@ pub struct Pool {
     /// `hash_key`, default `"source_ip"`: used by ring_hash and maglev (kept for the other
     /// algorithms too, so switching algorithm through the admin API has a key).
     pub hash_key: HashKey,
-    /// `ring_vnodes`, `hash_balance_factor`, `maglev_table_size`, `ewma_decay`.
+    /// `ring_vnodes` (default 160), `hash_balance_factor` (optional; stored in percent:
+    /// `1.25` or `125` both give 125), `maglev_table_size` (default 65537, prime),
+    /// `ewma_decay` (default `"10s"`).
     pub params: AlgorithmParams,
     /// `slow_start`, optional: a server back from down ramps its share up over this time.
     pub slow_start: Option<Duration>,

@@ -324,11 +324,11 @@ fn l4_pool_keys(cx: &mut Ctx, raw: &RawListener, l: &Listener, pools: &[Pool]) {
         .filter_map(|n| pools.iter().find(|p| p.name == *n))
     {
         let key_ok = match pool.hash_key {
-            crate::model::HashKey::SourceIp => true,
+            crate::model::HashKey::SourceIp | crate::model::HashKey::Connection => true,
             crate::model::HashKey::Host => sni,
             _ => false,
         };
-        if pool.algorithm.is_hash() && !key_ok {
+        if pool.algorithm.uses_hash() && !key_ok {
             cx.error_hint(
                 raw.name.span(),
                 format!(

@@ -29,13 +29,13 @@ fn pool(cx: &mut Ctx, p: &RawPool) -> Pool {
     let algorithm = p
         .algorithm
         .as_ref()
-        .and_then(|a| parse_str::<Algorithm>(cx, a))
-        .unwrap_or_default();
+        .and_then(|a| algorithm(cx, a))
+        .unwrap_or(DEFAULT_ALGORITHM);
     let hash_key = p
         .hash_key
         .as_ref()
-        .and_then(|h| parse_str::<HashKey>(cx, h))
-        .unwrap_or_default();
+        .and_then(|h| hash_key(cx, h))
+        .unwrap_or(HashKey::SourceIp);
     let backend_protocol = p
         .backend_protocol
         .as_ref()
@@ -77,20 +77,33 @@ fn pool(cx: &mut Ctx, p: &RawPool) -> Pool {
     }
 }
 
-fn parse_str<T: std::str::FromStr<Err = String>>(cx: &mut Ctx, v: &Str) -> Option<T> {
-    match v.get_ref().parse::<T>() {
-        Ok(t) => Some(t),
-        Err(message) => {
-            let names: Vec<&str> = Algorithm::NAMES.to_vec();
-            match values::did_you_mean(v.get_ref(), &names) {
-                Some(s) if message.starts_with("unknown algorithm") => {
-                    cx.error_hint(v.span(), message, format!("did you mean \"{s}\"?"))
-                }
-                _ => cx.error(v.span(), message),
-            }
-            None
-        }
+/// Defaults of the pool keys that the decision crates do not default.
+const DEFAULT_ALGORITHM: Algorithm = Algorithm::WeightedRoundRobin;
+/// The `hash_key` forms, for messages.
+const HASH_KEY_FORMS: &str =
+    "source_ip, connection, header:NAME, cookie:NAME, query:NAME, path, host";
+
+fn algorithm(cx: &mut Ctx, v: &Str) -> Option<Algorithm> {
+    let names = Algorithm::names();
+    let found = v.get_ref().parse::<Algorithm>().ok();
+    if found.is_none() {
+        values::unknown(cx, v.span(), "algorithm", v.get_ref(), &names);
     }
+    found
+}
+
+fn hash_key(cx: &mut Ctx, v: &Str) -> Option<HashKey> {
+    let found = v.get_ref().parse::<HashKey>().ok();
+    if found.is_none() {
+        cx.error(
+            v.span(),
+            format!(
+                "invalid hash_key \"{}\"; expected one of {HASH_KEY_FORMS}",
+                v.get_ref()
+            ),
+        );
+    }
+    found
 }
 
 fn params(cx: &mut Ctx, p: &RawPool, server_count: usize) -> AlgorithmParams {
@@ -103,29 +116,31 @@ fn params(cx: &mut Ctx, p: &RawPool, server_count: usize) -> AlgorithmParams {
         d.ring_vnodes.into(),
     ) as u32;
     let hash_balance_factor = p.hash_balance_factor.as_ref().and_then(|f| {
+        // 1.25 (a factor) or 125 (Envoy-style percent) mean the same.
         let v = *f.get_ref();
-        if v.is_finite() && v > 1.0 && v <= 100.0 {
-            Some(v)
+        let percent = if v >= 100.0 { v } else { v * 100.0 };
+        if v.is_finite() && v > 1.0 && percent <= 100_000.0 {
+            Some(percent.round() as u32)
         } else {
             cx.error_hint(
                 f.span(),
                 format!("hash_balance_factor {v} must be above 1.0"),
-                "1.25 lets a server take at most 125% of the average load",
+                "1.25 (or 125, in percent) lets a server take at most 125% of the average load",
             );
             None
         }
     });
     let mut maglev_table_size = d.maglev_table_size;
     if let Some(m) = &p.maglev_table_size {
-        if let Some(n) = values::int_in(cx, m, "maglev_table_size", 7..=16_777_259) {
-            let n = n as u32;
+        if let Some(n) = values::int_in(cx, m, "maglev_table_size", 7..=(1 << 26)) {
+            let n = n as u64;
             if !is_prime(n) {
                 cx.error_hint(
                     m.span(),
                     format!("maglev_table_size {n} is not a prime"),
                     format!("try {}", next_prime(n)),
                 );
-            } else if (n as usize) < server_count * 10 {
+            } else if n < server_count as u64 * 10 {
                 cx.error_hint(
                     m.span(),
                     format!("maglev_table_size {n} is too small for {server_count} servers"),
@@ -144,14 +159,14 @@ fn params(cx: &mut Ctx, p: &RawPool, server_count: usize) -> AlgorithmParams {
     }
 }
 
-fn is_prime(n: u32) -> bool {
+fn is_prime(n: u64) -> bool {
     n >= 2
         && (2..)
             .take_while(|d| d * d <= n)
             .all(|d| !n.is_multiple_of(d))
 }
 
-fn next_prime(n: u32) -> u32 {
+fn next_prime(n: u64) -> u64 {
     (n..).find(|&k| is_prime(k)).unwrap_or(65537)
 }
 
@@ -204,8 +219,8 @@ fn health(cx: &mut Ctx, h: &RawHealth) -> Health {
         .expect_status
         .as_ref()
         .map_or(d.expect_status.clone(), |e| {
-            e.get_ref().parse::<StatusRanges>().unwrap_or_else(|msg| {
-                cx.error(e.span(), msg);
+            e.get_ref().parse::<StatusRanges>().unwrap_or_else(|err| {
+                cx.error(e.span(), err.to_string());
                 StatusRanges::default()
             })
         });
