@@ -198,8 +198,11 @@ function poolCard(pool) {
   table.append(el("thead", {}, el("tr", {}, ...["Server", "State", "Weight", "Traffic share", "Req/s", "Errors",
     "p50", "p99", "Active", "Ejections", "Health check", "Actions"].map((h, i) =>
     el("th", { class: [4, 5, 6, 7, 8, 9].includes(i) ? "num" : "" }, h)))), el("tbody"));
-  const card = el("div", { class: "pool", "data-pool": pool.name }, head, el("div", { class: "table-wrap" }, table));
-  return { card, select, badge: head.children[1], meta: head.children[2], body: table.tBodies[0], rows: new Map() };
+  const canvas = el("canvas", { class: "flow", "data-pool": pool.name, "aria-hidden": "true" });
+  const card = el("div", { class: "pool", "data-pool": pool.name }, head, canvas, el("div", { class: "table-wrap" }, table));
+  const flow = { canvas, servers: [], particles: [], acc: [], name: pool.name };
+  flows.add(flow);
+  return { card, select, flow, badge: head.children[1], meta: head.children[2], body: table.tBodies[0], rows: new Map() };
 }
 function serverRow(pool, server) {
   const weight = el("input", { type: "number", min: "1", max: "1000", "aria-label": "weight of " + server });
@@ -235,8 +238,9 @@ function renderPools(doc, r) {
     const rps = r.dt ? total / r.dt : null;
     setText(card.meta, fmtRate(rps) + " req/s");
     renderServers(card, p, r, total);
+    updateFlow(card.flow, p, r);
   }
-  for (const [name, card] of poolCards) if (!seen.has(name)) { card.card.remove(); poolCards.delete(name); }
+  for (const [name, card] of poolCards) if (!seen.has(name)) { card.card.remove(); flows.delete(card.flow); poolCards.delete(name); }
   $("pools-empty").hidden = seen.size > 0;
 }
 function renderServers(card, pool, r, total) {
@@ -284,6 +288,98 @@ function renderHealth(cell, h) {
   cell.title = (last ? "checked " + fmtAgo(last.at) + "\n" : "") +
     "consecutive successes " + (h.consecutive_successes || 0) + ", failures " + (h.consecutive_failures || 0) +
     (h.last_transition ? "\nlast transition " + fmtAgo(h.last_transition) : "");
+}
+
+// ---------- traffic flow: requests drawn as dots travelling to their server ----------
+// The lesson's load-balancer animation, on real numbers: each server gets dots at its
+// measured request rate (capped so the picture stays readable), red for the measured
+// share of errors; a dot's travel time grows with the server's p50 latency; squares next
+// to a server are its requests in flight.
+const flows = new Set();
+const MAX_DOTS_PER_SEC = 40;
+const MAX_FLOW_SERVERS = 12;
+let lastFrame = 0, lastMark = 0;
+function updateFlow(flow, pool, r) {
+  flow.servers = pool.servers.map((s, i) => {
+    const sr = r.servers.get(pool.name + "\u0000" + s.name) || {};
+    return { name: s.name, state: s.state, rps: sr.rps || 0, errRate: sr.errRate || 0, active: s.active,
+      p50: (s.latency && s.latency.p50_ms) || 0, color: PALETTE[i % PALETTE.length] };
+  });
+  flow.canvas.hidden = pool.servers.length === 0 || pool.servers.length > MAX_FLOW_SERVERS;
+  flow.acc.length = flow.servers.length;
+}
+function cssVar(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
+function drawFlow(flow, dt, colors) {
+  const c = flow.canvas;
+  if (c.hidden) return;
+  const rowH = 30, n = flow.servers.length, dpr = window.devicePixelRatio || 1;
+  const w = c.clientWidth, h = n * rowH + 16;
+  if (c.height !== Math.round(h * dpr) || c.width !== Math.round(w * dpr)) {
+    c.width = Math.round(w * dpr); c.height = Math.round(h * dpr); c.style.height = h + "px";
+  }
+  const g = c.getContext("2d");
+  g.setTransform(dpr, 0, 0, dpr, 0, 0);
+  g.clearRect(0, 0, w, h);
+  const sx = 90, sy = h / 2, tx = Math.max(sx + 120, w - 280);
+  const ty = (i) => 8 + i * rowH + rowH / 2;
+  // spawn and move dots
+  flow.servers.forEach((s, i) => {
+    if (s.state === "down" || s.state === "disabled") { flow.acc[i] = 0; return; }
+    flow.acc[i] = (flow.acc[i] || 0) + Math.min(s.rps, MAX_DOTS_PER_SEC) * dt;
+    while (flow.acc[i] >= 1) {
+      flow.acc[i] -= 1;
+      flow.particles.push({ i, t: Math.random() * 0.05, err: Math.random() < s.errRate,
+        dur: 0.6 + Math.min(1.4, s.p50 / 250) });
+    }
+  });
+  flow.particles = flow.particles.filter((p) => (p.t += dt / p.dur) < 1 && p.i < n);
+  // links
+  g.lineWidth = 1.5;
+  flow.servers.forEach((s, i) => {
+    g.strokeStyle = colors.line;
+    g.setLineDash(s.state === "up" ? [] : [4, 4]);
+    g.beginPath(); g.moveTo(sx, sy); g.lineTo(tx, ty(i)); g.stroke();
+  });
+  g.setLineDash([]);
+  for (const p of flow.particles) {
+    const s = flow.servers[p.i];
+    g.fillStyle = p.err ? colors.down : s.color;
+    g.beginPath(); g.arc(sx + (tx - sx) * p.t, sy + (ty(p.i) - sy) * p.t, 3, 0, Math.PI * 2); g.fill();
+  }
+  // balancer node
+  g.fillStyle = colors.accent;
+  g.beginPath(); g.roundRect(8, sy - 13, sx - 8, 26, 6); g.fill();
+  g.fillStyle = "#fff"; g.font = "600 12px system-ui, sans-serif"; g.textBaseline = "middle";
+  g.fillText(flow.name.length > 10 ? flow.name.slice(0, 9) + "…" : flow.name, 16, sy);
+  // server nodes, in-flight squares, labels
+  flow.servers.forEach((s, i) => {
+    const y = ty(i);
+    g.fillStyle = colors[s.state] || colors.disabled;
+    g.beginPath(); g.arc(tx, y, 8, 0, Math.PI * 2); g.fill();
+    g.fillStyle = colors.text; g.font = "12px system-ui, sans-serif";
+    const label = s.name.length > 14 ? s.name.slice(0, 13) + "…" : s.name;
+    g.fillText(label, tx + 14, y);
+    g.fillStyle = colors.muted;
+    g.fillText(s.state === "up" || s.state === "draining" ? fmtRate(s.rps) + "/s" : s.state, tx + 14 + g.measureText(label).width + 8, y);
+    const squares = Math.min(s.active, 20);
+    g.fillStyle = s.color;
+    for (let k = 0; k < squares; k++) g.fillRect(tx + 150 + k * 5, y - 4, 3, 8);
+    if (s.active > 20) { g.fillStyle = colors.muted; g.fillText("+" + (s.active - 20), tx + 150 + 20 * 5 + 4, y); }
+  });
+}
+function animate(ts) {
+  const dt = Math.min(0.1, lastFrame ? (ts - lastFrame) / 1000 : 0);
+  lastFrame = ts;
+  if (!document.hidden && flows.size) {
+    const colors = { line: cssVar("--line"), down: cssVar("--down"), up: cssVar("--up"), draining: cssVar("--draining"),
+      disabled: cssVar("--disabled"), accent: cssVar("--accent"), text: cssVar("--text"), muted: cssVar("--muted") };
+    for (const flow of flows) drawFlow(flow, dt, colors);
+    if (ts - lastMark > 500) {
+      lastMark = ts;
+      for (const flow of flows) flow.canvas.dataset.particles = String(flow.particles.length);
+    }
+  }
+  requestAnimationFrame(animate);
 }
 
 // ---------- rendering: GSLB and anycast ----------
@@ -367,4 +463,5 @@ document.addEventListener("DOMContentLoaded", () => {
     toast(v ? "token saved in this browser" : "token cleared");
   });
   poll();
+  requestAnimationFrame(animate);
 });

@@ -284,6 +284,9 @@ async fn dashboard_shows_live_state_and_drains_a_server_in_a_real_browser() {
             ),
         )
         .await;
+    driver
+        .wait_for("dots in the traffic flow", "return Number(document.querySelector('canvas.flow[data-pool=\"app\"]').dataset.particles) > 0")
+        .await;
     let fast_state = driver
         .script(&format!(
             "return {}.querySelector('.state').dataset.state",
