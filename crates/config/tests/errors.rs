@@ -542,3 +542,15 @@ fn three_different_errors_are_all_reported_in_file_order() {
         "{text}"
     );
 }
+
+#[test]
+fn device_files_are_not_read_as_certificates() {
+    let src = listener("https", "pool = \"app\"\n[listener.tls]\ncertificates = [{ cert = \"/dev/zero\", key = \"/dev/zero\" }]\n");
+    let errs = errors(&src);
+    assert_eq!(
+        errs[0].message,
+        "certificate file \"/dev/zero\" is not a regular file"
+    );
+    let e = only("[geoip]\ndatabase = \"/dev\"\n");
+    assert_eq!(e, "2:12: GeoIP database \"/dev\" is not a regular file");
+}

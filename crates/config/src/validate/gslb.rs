@@ -97,6 +97,13 @@ fn coordinate(cx: &mut Ctx, v: &S<f64>, key: &str, limit: f64) -> f64 {
 pub(crate) fn geoip(cx: &mut Ctx, g: &RawGeoIp) -> Option<GeoIp> {
     let database = cx.resolve(g.database.get_ref());
     let shown = database.display().to_string();
+    if database.exists() && !database.is_file() {
+        cx.error(
+            g.database.span(),
+            format!("GeoIP database \"{shown}\" is not a regular file"),
+        );
+        return None;
+    }
     let reader = match maxminddb::Reader::open_readfile(&database) {
         Ok(r) => r,
         Err(e) => {

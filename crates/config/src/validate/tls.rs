@@ -12,6 +12,9 @@ use crate::raw::{RawBackendTls, RawCertKey, RawTls, Str, S};
 
 use super::values;
 
+/// PEM files beyond this are not certificates (and reading them could exhaust memory).
+const MAX_PEM_BYTES: u64 = 1 << 20;
+
 /// The TLS termination settings of an https listener.
 pub(crate) fn termination(
     cx: &mut Ctx,
@@ -74,6 +77,23 @@ pub(crate) fn termination(
 
 fn read(cx: &mut Ctx, v: &Str, what: &str) -> Option<(std::path::PathBuf, Vec<u8>)> {
     let path = cx.resolve(v.get_ref());
+    match fs::metadata(&path) {
+        Ok(m) if !m.is_file() => {
+            cx.error(
+                v.span(),
+                format!("{what} file \"{}\" is not a regular file", path.display()),
+            );
+            return None;
+        }
+        Ok(m) if m.len() > MAX_PEM_BYTES => {
+            cx.error(
+                v.span(),
+                format!("{what} file \"{}\" is larger than 1 MiB", path.display()),
+            );
+            return None;
+        }
+        _ => {}
+    }
     match fs::read(&path) {
         Ok(bytes) => Some((path, bytes)),
         Err(e) => {
