@@ -54,7 +54,10 @@ impl Balancer {
             .enumerate()
             .map(|(i, s)| ServerSpec::new(s.name.clone(), address(i)).with_weight(s.weight))
             .collect();
-        let spec = PoolSpec::new("sim", algorithm, servers);
+        let mut spec = PoolSpec::new("sim", algorithm, servers);
+        if let Some(threshold) = sc.panic_threshold {
+            spec.panic_threshold = threshold;
+        }
         // With health checks, servers start down and the first check (at time 0) brings
         // them up, as in the proxy; without, they start up.
         let pool = match sc.health {

@@ -33,6 +33,8 @@ pub struct Scenario {
     /// Extra attempts after a failed one.
     pub retries: u32,
     pub dead_server: DeadServer,
+    /// Panic mode threshold in percent (`None`: the balance crate's default).
+    pub panic_threshold: Option<u8>,
     /// Time windows of the charts.
     pub windows: usize,
     pub arrivals: Arrivals,
@@ -153,6 +155,8 @@ struct RawScenario {
     retries: u32,
     #[serde(default = "default_dead")]
     dead_server: DeadServer,
+    #[serde(default)]
+    panic_threshold: Option<Spanned<u8>>,
     #[serde(default = "default_windows")]
     windows: Spanned<u32>,
     arrivals: Spanned<RawArrivals>,
@@ -411,6 +415,12 @@ impl Checker<'_> {
             timeout: raw.timeout.map_or(Some(DEFAULT_TIMEOUT), |t| t.0),
             retries: raw.retries,
             dead_server: raw.dead_server,
+            panic_threshold: match raw.panic_threshold {
+                Some(p) if *p.get_ref() > 100 => {
+                    return self.err(p.span(), "panic_threshold is a percentage: 0..=100")
+                }
+                p => p.map(|p| *p.get_ref()),
+            },
             windows: *raw.windows.get_ref() as usize,
             arrivals: self.arrivals(&raw.arrivals, dir)?,
             service: self.service(&raw.service)?,
