@@ -49,13 +49,14 @@
 //!
 //! `404` unknown path, pool or server; `405` known path with another method (with an
 //! `Allow` header); `400` body that is not the JSON above or a weight out of range;
-//! `413` body over 64 KiB; `401`/`403` as above; `500` when the runtime fails.
+//! `413` body over 64 KiB; `401`/`403` as above; `500` when the runtime fails. A client
+//! that takes more than 5 s to send its request headers is disconnected.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
@@ -66,6 +67,9 @@ use crate::control::Control;
 
 /// How long a graceful shutdown waits for admin requests in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// How long a client may take to send a request's headers (slow-loris guard).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What every request handler shares.
 pub(crate) struct Shared {
@@ -92,7 +96,11 @@ pub async fn serve(
     let local = listener.local_addr().ok();
     info!(listen = ?local, auth = shared.token.is_some(), "admin API serving");
     let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
     loop {
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,

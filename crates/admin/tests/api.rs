@@ -543,3 +543,24 @@ async fn http2_with_prior_knowledge_is_served() {
         .unwrap();
     assert_eq!(resp.status(), 404);
 }
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = common::serve(None).await;
+    let mut stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    stream
+        .write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(12), stream.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "the connection is still open after 12s");
+    let waited = started.elapsed();
+    assert!(
+        waited >= switchyard_admin::server::HEADER_READ_TIMEOUT - Duration::from_millis(500),
+        "closed early: {waited:?}"
+    );
+    assert!(!String::from_utf8_lossy(&buf).contains("200 OK"));
+}
