@@ -163,7 +163,7 @@ async fn route_request(
                 &parts.uri,
                 &parts.headers,
                 host,
-                conn.client.ip(),
+                conn.client,
             )
         })
         .flatten();
@@ -379,10 +379,11 @@ fn request_hash(
     uri: &Uri,
     headers: &HeaderMap,
     host: Option<&str>,
-    ip: IpAddr,
+    client: SocketAddr,
 ) -> Option<u64> {
     match key {
-        config::HashKey::SourceIp => Some(hash_ip(ip)),
+        config::HashKey::SourceIp => Some(hash_ip(client.ip())),
+        config::HashKey::Connection => Some(hash_bytes(client.to_string().as_bytes())),
         config::HashKey::Header(n) => headers.get(n.as_str()).map(|v| hash_bytes(v.as_bytes())),
         config::HashKey::Cookie(n) => parse::cookie(headers, n).map(|v| hash_bytes(v.as_bytes())),
         config::HashKey::Query(n) => uri

@@ -92,7 +92,7 @@ impl Backend {
         self.shared.connections.load(Ordering::SeqCst)
     }
 
-    /// Every byte read from every connection, in arrival order per read.
+    /// Every byte read from every connection, in arrival order per read (first 4 MiB).
     pub fn raw(&self) -> Vec<u8> {
         self.shared
             .raw

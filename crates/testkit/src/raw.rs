@@ -10,7 +10,10 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// A stream that records what is read from it.
+/// Bytes recorded per backend at most (large-body tests must not grow memory).
+const MAX_RECORDED: usize = 4 << 20;
+
+/// A stream that records what is read from it (the first 4 MiB).
 pub(crate) struct Recording<S> {
     inner: S,
     sink: Arc<Mutex<Vec<u8>>>,
@@ -35,7 +38,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for Recording<S> {
         if let Poll::Ready(Ok(())) = res {
             let new = &buf.filled()[before..];
             if let Ok(mut sink) = self.sink.lock() {
-                sink.extend_from_slice(new);
+                let room = MAX_RECORDED.saturating_sub(sink.len());
+                sink.extend_from_slice(&new[..new.len().min(room)]);
             }
         }
         res
