@@ -554,3 +554,47 @@ fn device_files_are_not_read_as_certificates() {
     let e = only("[geoip]\ndatabase = \"/dev\"\n");
     assert_eq!(e, "2:12: GeoIP database \"/dev\" is not a regular file");
 }
+
+#[test]
+fn hash_balance_factor_takes_a_factor_or_a_percent() {
+    for (written, percent) in [("1.25", 125), ("125", 125), ("2", 200)] {
+        let src = POOL.replace(
+            "name = \"app\"\n",
+            &format!("name = \"app\"\nhash_balance_factor = {written}\n"),
+        );
+        let c = parse(&src, "lb.toml").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            c.pools[0].params.hash_balance_factor,
+            Some(percent),
+            "{written}"
+        );
+    }
+    let src = POOL.replace(
+        "name = \"app\"\n",
+        "name = \"app\"\nhash_balance_factor = 0.9\n",
+    );
+    assert_eq!(
+        only(&src),
+        "3:23: hash_balance_factor 0.9 must be above 1.0"
+    );
+}
+
+#[test]
+fn unreadable_file_names_the_file() {
+    let e = switchyard_config::load("/nonexistent/lb.toml").unwrap_err();
+    assert_eq!(e.len(), 1);
+    assert!(
+        e.to_string()
+            .starts_with("/nonexistent/lb.toml: cannot read the configuration file: "),
+        "{e}"
+    );
+}
+
+#[test]
+fn dns_listeners_take_no_pool() {
+    let src = listener("dns", "pool = \"app\"\n");
+    assert_eq!(
+        only(&src),
+        "10:8: dns listeners answer from [[zone]]; pool does not apply"
+    );
+}
