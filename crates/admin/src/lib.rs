@@ -13,9 +13,11 @@
 //! token for mutating calls and a cancellation token for graceful shutdown. The API
 //! reference is the module documentation of [`server`].
 
+mod auth;
 pub mod control;
 pub mod counter;
 mod dashboard;
+mod handlers;
 pub mod histogram;
 pub mod metrics;
 mod response;

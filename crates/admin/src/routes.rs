@@ -8,22 +8,16 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
-use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use serde_json::json;
-use tracing::{info, warn, Instrument};
+use tracing::{warn, Instrument};
 
-use crate::control::ControlError;
-use crate::metrics::{family, MetricKind};
+use crate::auth;
+use crate::handlers;
 use crate::response::{self, Body};
 use crate::server::Shared;
 
-/// Largest request body accepted.
-pub(crate) const MAX_BODY: usize = 64 * 1024;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 static REQUEST_IDS: AtomicU64 = AtomicU64::new(1);
 
@@ -50,22 +44,10 @@ enum Route<'a> {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Action {
+pub(crate) enum Action {
     Drain,
     Enable,
     Disable,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WeightBody {
-    weight: i64,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AlgorithmBody {
-    algorithm: String,
 }
 
 /// Answers one admin request.
@@ -111,31 +93,35 @@ where
         return resp;
     }
     if allowed != Method::GET {
-        if let Some(denied) = authorize(shared, req.headers()) {
+        if let Some(denied) = auth::authorize(shared, req.headers()) {
             warn!(%method, %path, status = denied.status().as_u16(), "admin API refused a mutating call");
             return denied;
         }
     }
     match route {
         Route::Livez => response::json(StatusCode::OK, &json!({"status": "live"})),
-        Route::Readyz => readyz(shared),
-        Route::Metrics => metrics(shared),
-        Route::State => state(shared),
+        Route::Readyz => handlers::readyz(shared),
+        Route::Metrics => handlers::metrics(shared),
+        Route::State => handlers::state(shared),
         Route::Asset(asset) => crate::dashboard::respond(asset),
         Route::ServerAction {
             pool,
             server,
             action,
-        } => server_action(shared, pool, server, action),
-        Route::Weight { pool, server } => match read_json::<WeightBody, B>(req.into_body()).await {
-            Ok(body) => set_weight(shared, pool, server, body.weight),
-            Err(resp) => resp,
-        },
-        Route::Algorithm { pool } => match read_json::<AlgorithmBody, B>(req.into_body()).await {
-            Ok(body) => set_algorithm(shared, pool, &body.algorithm),
-            Err(resp) => resp,
-        },
-        Route::Reload => reload(shared).await,
+        } => handlers::server_action(shared, pool, server, action),
+        Route::Weight { pool, server } => {
+            match handlers::read_json::<handlers::WeightBody, B>(req.into_body()).await {
+                Ok(body) => handlers::set_weight(shared, pool, server, body.weight),
+                Err(resp) => resp,
+            }
+        }
+        Route::Algorithm { pool } => {
+            match handlers::read_json::<handlers::AlgorithmBody, B>(req.into_body()).await {
+                Ok(body) => handlers::set_algorithm(shared, pool, &body.algorithm),
+                Err(resp) => resp,
+            }
+        }
+        Route::Reload => handlers::reload(shared).await,
     }
 }
 
@@ -173,216 +159,6 @@ fn parse(path: &str) -> Option<Route<'_>> {
     Some(route)
 }
 
-/// `None` when the call may proceed, else the refusal.
-fn authorize(shared: &Shared, headers: &HeaderMap) -> Option<Response<Body>> {
-    if let Some(token) = &shared.token {
-        let presented = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, t)| t.trim());
-        let ok = presented.is_some_and(|p| constant_time_eq(p.as_bytes(), token.as_bytes()));
-        if !ok {
-            let message = if presented.is_some() {
-                "the bearer token is not the admin token"
-            } else {
-                "this call needs `Authorization: Bearer TOKEN` (admin.token)"
-            };
-            let mut resp = response::error(StatusCode::UNAUTHORIZED, message);
-            resp.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return Some(resp);
-        }
-    }
-    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
-        if origin != "null" && !origin_host.eq_ignore_ascii_case(host) {
-            return Some(response::error(
-                StatusCode::FORBIDDEN,
-                format!("cross-origin call from {origin} refused"),
-            ));
-        }
-    }
-    None
-}
-
-/// Compares two byte strings in time that depends only on their lengths.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(diff) == 0
-}
-
-async fn read_json<T: DeserializeOwned, B>(body: B) -> Result<T, Response<Body>>
-where
-    B: http_body::Body<Data = Bytes>,
-    B::Error: Into<BoxError>,
-{
-    let bytes = match Limited::new(body, MAX_BODY).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(err) if err.is::<http_body_util::LengthLimitError>() => {
-            return Err(response::error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body is over {} KiB", MAX_BODY / 1024),
-            ))
-        }
-        Err(err) => {
-            return Err(response::error(
-                StatusCode::BAD_REQUEST,
-                format!("could not read the request body: {err}"),
-            ))
-        }
-    };
-    let bad = |err: serde_json::Error| {
-        response::error(StatusCode::BAD_REQUEST, format!("invalid JSON body: {err}"))
-    };
-    // Bodies are JSON objects; serde would also accept a struct written as an array.
-    let object: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&bytes).map_err(bad)?;
-    T::deserialize(serde_json::Value::Object(object)).map_err(bad)
-}
-
-fn readyz(shared: &Shared) -> Response<Body> {
-    if shared.control.ready() {
-        response::json(StatusCode::OK, &json!({"status": "ready"}))
-    } else {
-        response::json(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &json!({"status": "not ready"}),
-        )
-    }
-}
-
-fn metrics(shared: &Shared) -> Response<Body> {
-    let mut out = String::with_capacity(16 * 1024);
-    family(
-        &mut out,
-        "switchyard_build_info",
-        MetricKind::Gauge,
-        "switchyard's version (always 1).",
-    )
-    .sample(&[("version", crate::VERSION)], 1u64);
-    family(
-        &mut out,
-        "switchyard_ready",
-        MetricKind::Gauge,
-        "1 while switchyard is ready to serve (what /readyz answers).",
-    )
-    .sample(&[], shared.control.ready());
-    let started = shared
-        .started
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64());
-    family(
-        &mut out,
-        "switchyard_admin_start_time_seconds",
-        MetricKind::Gauge,
-        "When the admin server started, in unix seconds.",
-    )
-    .sample(&[], started);
-    shared.control.render_metrics(&mut out);
-    response::with_type(
-        StatusCode::OK,
-        crate::metrics::CONTENT_TYPE,
-        Bytes::from(out),
-    )
-}
-
-fn state(shared: &Shared) -> Response<Body> {
-    let mut doc = shared.control.state();
-    if doc.version.is_empty() {
-        doc.version = crate::VERSION.to_owned();
-    }
-    if doc.generated_at == 0 {
-        doc.generated_at = crate::state::unix_ms(std::time::SystemTime::now());
-    }
-    response::json(StatusCode::OK, &doc)
-}
-
-fn control_result(result: Result<(), ControlError>, ok: serde_json::Value) -> Response<Body> {
-    match result {
-        Ok(()) => response::json(StatusCode::OK, &ok),
-        Err(err) => response::error(err.status(), err.to_string()),
-    }
-}
-
-fn server_action(shared: &Shared, pool: &str, server: &str, action: Action) -> Response<Body> {
-    let (result, name) = match action {
-        Action::Drain => (shared.control.drain(pool, server), "drain"),
-        Action::Enable => (shared.control.enable(pool, server), "enable"),
-        Action::Disable => (shared.control.disable(pool, server), "disable"),
-    };
-    if result.is_ok() {
-        info!(
-            pool,
-            server,
-            action = name,
-            "operator changed a server through the admin API"
-        );
-    }
-    control_result(
-        result,
-        json!({"pool": pool, "server": server, "action": name}),
-    )
-}
-
-fn set_weight(shared: &Shared, pool: &str, server: &str, weight: i64) -> Response<Body> {
-    let Some(weight) = u32::try_from(weight)
-        .ok()
-        .filter(|w| (1..=1000).contains(w))
-    else {
-        return response::error(
-            StatusCode::BAD_REQUEST,
-            format!("weight must be between 1 and 1000, got {weight}"),
-        );
-    };
-    let result = shared.control.set_weight(pool, server, weight);
-    if result.is_ok() {
-        info!(
-            pool,
-            server, weight, "operator set a server's weight through the admin API"
-        );
-    }
-    control_result(
-        result,
-        json!({"pool": pool, "server": server, "weight": weight}),
-    )
-}
-
-fn set_algorithm(shared: &Shared, pool: &str, algorithm: &str) -> Response<Body> {
-    let result = shared.control.set_algorithm(pool, algorithm);
-    if result.is_ok() {
-        info!(
-            pool,
-            algorithm, "operator switched a pool's algorithm through the admin API"
-        );
-    }
-    control_result(result, json!({"pool": pool, "algorithm": algorithm}))
-}
-
-async fn reload(shared: &Shared) -> Response<Body> {
-    match shared.control.reload().await {
-        Ok(summary) => {
-            info!(?summary, "configuration reloaded through the admin API");
-            response::json(StatusCode::OK, &summary)
-        }
-        Err(errors) => {
-            warn!(
-                errors = errors.len(),
-                "reload through the admin API refused; the old configuration keeps serving"
-            );
-            response::json(StatusCode::BAD_REQUEST, &json!({"errors": errors}))
-        }
-    }
-}
-
 // === impl Route ===
 
 impl Route<'_> {
@@ -400,9 +176,9 @@ impl Route<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::{Control, ReloadFuture, ReloadSummary};
+    use crate::control::{Control, ControlError, ReloadFuture, ReloadSummary};
     use crate::state::{PoolDoc, ServerDoc, ServerStatus, StateDoc};
-    use http_body_util::Full;
+    use http_body_util::{BodyExt, Full};
     use proptest::prelude::*;
     use std::sync::{Arc, Mutex};
 
@@ -568,13 +344,5 @@ mod tests {
         assert_eq!(parse("/livez/"), None);
         assert_eq!(parse("livez"), None);
         assert!(matches!(parse("/"), Some(Route::Asset(_))));
-    }
-
-    #[test]
-    fn constant_time_eq_compares() {
-        assert!(constant_time_eq(b"secret", b"secret"));
-        assert!(!constant_time_eq(b"secret", b"secreT"));
-        assert!(!constant_time_eq(b"secret", b"secret2"));
-        assert!(constant_time_eq(b"", b""));
     }
 }

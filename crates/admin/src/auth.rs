@@ -1,0 +1,72 @@
+//! Who may change things: the bearer token check for mutating calls and the
+//! cross-origin guard.
+//!
+//! The token is compared in constant time so its bytes cannot be learnt from response
+//! timing. The `Origin` check stops a web page from another site, open in the
+//! operator's browser, from draining servers on an admin API left without a token
+//! (a bodiless `POST` is a "simple" cross-origin request that browsers send unasked).
+
+use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
+
+use crate::response::{self, Body};
+use crate::server::Shared;
+
+/// `None` when the call may proceed, else the refusal.
+pub(crate) fn authorize(shared: &Shared, headers: &HeaderMap) -> Option<Response<Body>> {
+    if let Some(token) = &shared.token {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim());
+        let ok = presented.is_some_and(|p| constant_time_eq(p.as_bytes(), token.as_bytes()));
+        if !ok {
+            let message = if presented.is_some() {
+                "the bearer token is not the admin token"
+            } else {
+                "this call needs `Authorization: Bearer TOKEN` (admin.token)"
+            };
+            let mut resp = response::error(StatusCode::UNAUTHORIZED, message);
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return Some(resp);
+        }
+    }
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+        if origin != "null" && !origin_host.eq_ignore_ascii_case(host) {
+            return Some(response::error(
+                StatusCode::FORBIDDEN,
+                format!("cross-origin call from {origin} refused"),
+            ));
+        }
+    }
+    None
+}
+
+/// Compares two byte strings in time that depends only on their lengths.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_eq_compares() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+        assert!(constant_time_eq(b"", b""));
+    }
+}

@@ -1,0 +1,199 @@
+//! What each admin route does once routing, method and authorization passed: read
+//! the body, call the runtime's [`Control`](crate::Control), shape the answer.
+
+use bytes::Bytes;
+use http::{Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::json;
+use tracing::{info, warn};
+
+use crate::control::ControlError;
+use crate::metrics::{family, MetricKind};
+use crate::response::{self, Body};
+use crate::routes::{Action, BoxError};
+use crate::server::Shared;
+
+/// Largest request body accepted.
+pub(crate) const MAX_BODY: usize = 64 * 1024;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WeightBody {
+    pub(crate) weight: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AlgorithmBody {
+    pub(crate) algorithm: String,
+}
+
+pub(crate) async fn read_json<T: DeserializeOwned, B>(body: B) -> Result<T, Response<Body>>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let bytes = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => {
+            return Err(response::error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body is over {} KiB", MAX_BODY / 1024),
+            ))
+        }
+        Err(err) => {
+            return Err(response::error(
+                StatusCode::BAD_REQUEST,
+                format!("could not read the request body: {err}"),
+            ))
+        }
+    };
+    let bad = |err: serde_json::Error| {
+        response::error(StatusCode::BAD_REQUEST, format!("invalid JSON body: {err}"))
+    };
+    // Bodies are JSON objects; serde would also accept a struct written as an array.
+    let object: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&bytes).map_err(bad)?;
+    T::deserialize(serde_json::Value::Object(object)).map_err(bad)
+}
+
+pub(crate) fn readyz(shared: &Shared) -> Response<Body> {
+    if shared.control.ready() {
+        response::json(StatusCode::OK, &json!({"status": "ready"}))
+    } else {
+        response::json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"status": "not ready"}),
+        )
+    }
+}
+
+pub(crate) fn metrics(shared: &Shared) -> Response<Body> {
+    let mut out = String::with_capacity(16 * 1024);
+    family(
+        &mut out,
+        "switchyard_build_info",
+        MetricKind::Gauge,
+        "switchyard's version (always 1).",
+    )
+    .sample(&[("version", crate::VERSION)], 1u64);
+    family(
+        &mut out,
+        "switchyard_ready",
+        MetricKind::Gauge,
+        "1 while switchyard is ready to serve (what /readyz answers).",
+    )
+    .sample(&[], shared.control.ready());
+    let started = shared
+        .started
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    family(
+        &mut out,
+        "switchyard_admin_start_time_seconds",
+        MetricKind::Gauge,
+        "When the admin server started, in unix seconds.",
+    )
+    .sample(&[], started);
+    shared.control.render_metrics(&mut out);
+    response::with_type(
+        StatusCode::OK,
+        crate::metrics::CONTENT_TYPE,
+        Bytes::from(out),
+    )
+}
+
+pub(crate) fn state(shared: &Shared) -> Response<Body> {
+    let mut doc = shared.control.state();
+    if doc.version.is_empty() {
+        doc.version = crate::VERSION.to_owned();
+    }
+    if doc.generated_at == 0 {
+        doc.generated_at = crate::state::unix_ms(std::time::SystemTime::now());
+    }
+    response::json(StatusCode::OK, &doc)
+}
+
+fn control_result(result: Result<(), ControlError>, ok: serde_json::Value) -> Response<Body> {
+    match result {
+        Ok(()) => response::json(StatusCode::OK, &ok),
+        Err(err) => response::error(err.status(), err.to_string()),
+    }
+}
+
+pub(crate) fn server_action(
+    shared: &Shared,
+    pool: &str,
+    server: &str,
+    action: Action,
+) -> Response<Body> {
+    let (result, name) = match action {
+        Action::Drain => (shared.control.drain(pool, server), "drain"),
+        Action::Enable => (shared.control.enable(pool, server), "enable"),
+        Action::Disable => (shared.control.disable(pool, server), "disable"),
+    };
+    if result.is_ok() {
+        info!(
+            pool,
+            server,
+            action = name,
+            "operator changed a server through the admin API"
+        );
+    }
+    control_result(
+        result,
+        json!({"pool": pool, "server": server, "action": name}),
+    )
+}
+
+pub(crate) fn set_weight(shared: &Shared, pool: &str, server: &str, weight: i64) -> Response<Body> {
+    let Some(weight) = u32::try_from(weight)
+        .ok()
+        .filter(|w| (1..=1000).contains(w))
+    else {
+        return response::error(
+            StatusCode::BAD_REQUEST,
+            format!("weight must be between 1 and 1000, got {weight}"),
+        );
+    };
+    let result = shared.control.set_weight(pool, server, weight);
+    if result.is_ok() {
+        info!(
+            pool,
+            server, weight, "operator set a server's weight through the admin API"
+        );
+    }
+    control_result(
+        result,
+        json!({"pool": pool, "server": server, "weight": weight}),
+    )
+}
+
+pub(crate) fn set_algorithm(shared: &Shared, pool: &str, algorithm: &str) -> Response<Body> {
+    let result = shared.control.set_algorithm(pool, algorithm);
+    if result.is_ok() {
+        info!(
+            pool,
+            algorithm, "operator switched a pool's algorithm through the admin API"
+        );
+    }
+    control_result(result, json!({"pool": pool, "algorithm": algorithm}))
+}
+
+pub(crate) async fn reload(shared: &Shared) -> Response<Body> {
+    match shared.control.reload().await {
+        Ok(summary) => {
+            info!(?summary, "configuration reloaded through the admin API");
+            response::json(StatusCode::OK, &summary)
+        }
+        Err(errors) => {
+            warn!(
+                errors = errors.len(),
+                "reload through the admin API refused; the old configuration keeps serving"
+            );
+            response::json(StatusCode::BAD_REQUEST, &json!({"errors": errors}))
+        }
+    }
+}
