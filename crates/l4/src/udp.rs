@@ -124,14 +124,14 @@ async fn on_datagram(
 ) {
     let now = clock::now();
     let sent = match table.on_datagram(client, now) {
-        Decision::Forward(flow) => flow.server.try_send(data),
+        Decision::Forward(flow) => flow.server.send(data).await,
         Decision::Full => {
             ListenerStats::inc(&st.stats.udp_flows_dropped);
             return;
         }
         Decision::Open => match open(socket, st, client, tracker).await {
             Ok(flow) => {
-                let sent = flow.server.try_send(data);
+                let sent = flow.server.send(data).await;
                 ListenerStats::inc(&st.stats.udp_flows_created);
                 ListenerStats::inc(&st.stats.udp_flows_active);
                 if table.insert(client, flow, now).is_err() {
@@ -147,8 +147,6 @@ async fn on_datagram(
     };
     match sent {
         Ok(_) => {}
-        // A full send buffer drops the datagram, as the network would.
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
         Err(e) => {
             // The server is gone (ICMP unreachable): forget the flow; the client's next
             // datagram picks again.

@@ -1,0 +1,148 @@
+//! UDP through real sockets: flow affinity, idle expiry and a full flow table.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::*;
+use switchyard_balance::Algorithm;
+use switchyard_config::ListenerKind;
+use tokio::net::UdpSocket;
+
+/// A UDP server that answers each datagram with `name:` + the datagram.
+async fn named_udp(name: &'static str) -> SocketAddr {
+    let s = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = s.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 65535];
+        while let Ok((n, from)) = s.recv_from(&mut buf).await {
+            let mut out = format!("{name}:").into_bytes();
+            out.extend_from_slice(&buf[..n]);
+            let _ = s.send_to(&out, from).await;
+        }
+    });
+    addr
+}
+
+async fn ask(c: &UdpSocket, proxy: SocketAddr, msg: &[u8]) -> Option<Vec<u8>> {
+    c.send_to(msg, proxy).await.unwrap();
+    let mut buf = vec![0u8; 70000];
+    match tokio::time::timeout(Duration::from_millis(500), c.recv_from(&mut buf)).await {
+        Ok(Ok((n, _))) => Some(buf[..n].to_vec()),
+        _ => None,
+    }
+}
+
+fn udp_kind(max_flows: usize) -> ListenerKind {
+    ListenerKind::Udp { max_flows }
+}
+
+async fn three_servers(name: &str) -> std::sync::Arc<switchyard_balance::Pool> {
+    let (a, b, c) = (
+        named_udp("a").await,
+        named_udp("b").await,
+        named_udp("c").await,
+    );
+    pool(name, Algorithm::RoundRobin, &[("a", a), ("b", b), ("c", c)])
+}
+
+#[tokio::test]
+async fn every_datagram_of_a_flow_reaches_the_same_server() {
+    let p = three_servers("udp-aff").await;
+    let proxy = start_udp(build(
+        &listener("udp-aff", Some("udp-aff"), udp_kind(100)),
+        &[&p],
+    ))
+    .await;
+    let mut clients = Vec::new();
+    for _ in 0..6 {
+        clients.push(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    }
+    let mut first = Vec::new();
+    for c in &clients {
+        let r = ask(c, proxy.addr, b"hi").await.expect("reply");
+        first.push(r[..1].to_vec());
+        assert_eq!(&r[1..], b":hi");
+    }
+    // Round robin spread the six clients over the three servers...
+    let mut distinct = first.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 3);
+    // ...and each client keeps its server for every later datagram.
+    for round in 0..5 {
+        for (c, f) in clients.iter().zip(&first) {
+            let r = ask(c, proxy.addr, format!("m{round}").as_bytes())
+                .await
+                .expect("reply");
+            assert_eq!(&r[..1], &f[..], "flow affinity");
+        }
+    }
+    let s = proxy.stats();
+    assert_eq!(s.udp_flows_created, 6);
+    assert_eq!(s.udp_flows_active, 6);
+    assert_eq!(s.datagrams_in, 36);
+    assert_eq!(s.datagrams_out, 36);
+}
+
+#[tokio::test]
+async fn large_datagrams_pass_whole() {
+    let p = three_servers("udp-big").await;
+    let proxy = start_udp(build(
+        &listener("udp-big", Some("udp-big"), udp_kind(10)),
+        &[&p],
+    ))
+    .await;
+    let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let big = vec![7u8; 60_000];
+    let r = ask(&c, proxy.addr, &big).await.expect("reply");
+    assert_eq!(r.len(), 62_000 - 2000 + 2);
+    assert!(r[2..].iter().all(|&b| b == 7));
+}
+
+#[tokio::test]
+async fn idle_flows_expire_and_the_client_gets_a_new_flow() {
+    let p = three_servers("udp-exp").await;
+    let mut l = listener("udp-exp", Some("udp-exp"), udp_kind(10));
+    l.timeouts.idle = Duration::from_millis(300);
+    let proxy = start_udp(build(&l, &[&p])).await;
+    let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    // Traffic more often than the idle time keeps the flow.
+    for _ in 0..5 {
+        assert!(ask(&c, proxy.addr, b"x").await.is_some());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(proxy.stats().udp_flows_created, 1);
+    eventually("flow expired", || proxy.stats().udp_flows_expired == 1).await;
+    assert_eq!(proxy.stats().udp_flows_active, 0);
+    assert!(ask(&c, proxy.addr, b"again").await.is_some());
+    assert_eq!(proxy.stats().udp_flows_created, 2);
+}
+
+#[tokio::test]
+async fn a_full_flow_table_drops_new_flows_and_counts_them() {
+    let p = three_servers("udp-full").await;
+    let proxy = start_udp(build(
+        &listener("udp-full", Some("udp-full"), udp_kind(2)),
+        &[&p],
+    ))
+    .await;
+    let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    assert!(ask(&a, proxy.addr, b"1").await.is_some());
+    assert!(ask(&b, proxy.addr, b"2").await.is_some());
+    assert!(
+        ask(&c, proxy.addr, b"3").await.is_none(),
+        "third flow dropped"
+    );
+    assert!(ask(&c, proxy.addr, b"4").await.is_none());
+    assert!(
+        ask(&a, proxy.addr, b"5").await.is_some(),
+        "existing flows still served"
+    );
+    let s = proxy.stats();
+    assert_eq!(s.udp_flows_dropped, 2);
+    assert_eq!(s.udp_flows_active, 2);
+}
