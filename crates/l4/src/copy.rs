@@ -14,6 +14,7 @@ use std::time::Duration;
 use switchyard_balance::clock;
 use tokio::net::TcpStream;
 
+#[cfg(target_os = "linux")]
 use crate::splice;
 
 /// Userspace copy buffer per direction.
@@ -99,15 +100,22 @@ async fn direction(
 ) -> io::Result<()> {
     // Wait for the first byte (or EOF) before making a pipe: idle connections hold none.
     from.readable().await?;
-    let pipe = if use_splice && cfg!(target_os = "linux") {
+    #[cfg(target_os = "linux")]
+    let pipe = if use_splice {
         splice::Pipe::new().ok()
     } else {
         None
     };
+    #[cfg(target_os = "linux")]
     match pipe {
         Some(mut p) => splice::forward(from, to, &mut p, moved).await?,
         None => forward_user(from, to, moved).await?,
     };
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = use_splice;
+        forward_user(from, to, moved).await?;
+    }
     match socket2::SockRef::from(to).shutdown(Shutdown::Write) {
         Err(e) if e.kind() != io::ErrorKind::NotConnected => Err(e),
         _ => Ok(()),

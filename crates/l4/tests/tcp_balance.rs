@@ -264,3 +264,52 @@ async fn shutdown_stops_accepting_and_waits_for_connections() {
         .unwrap()
         .unwrap();
 }
+
+/// A listener whose accept queue is full: the kernel drops further SYNs, so a connect to
+/// it hangs until the connect timeout.
+fn blackhole() -> (std::net::TcpListener, Vec<std::net::TcpStream>, SocketAddr) {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    sock.listen(0).unwrap();
+    let l: std::net::TcpListener = sock.into();
+    let addr = l.local_addr().unwrap();
+    let mut fill = Vec::new();
+    for _ in 0..2 {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            Ok(s) => fill.push(s),
+            Err(_) => break,
+        }
+    }
+    (l, fill, addr)
+}
+
+#[tokio::test]
+async fn a_server_that_does_not_answer_times_out_and_is_retried_elsewhere() {
+    let (_l, _fill, hole) = blackhole();
+    if std::net::TcpStream::connect_timeout(&hole, Duration::from_millis(200)).is_ok() {
+        eprintln!("SKIPPED: this kernel answers SYNs on a full accept queue");
+        return;
+    }
+    let live = named_echo("live").await;
+    let p = pool(
+        "ctimeout",
+        Algorithm::RoundRobin,
+        &[("hole", hole), ("live", live)],
+    );
+    let mut l = listener("ctimeout", Some("ctimeout"), tcp_kind());
+    l.timeouts.connect = Duration::from_millis(200);
+    let proxy = start_tcp(build(&l, &[&p])).await;
+    let started = std::time::Instant::now();
+    for _ in 0..2 {
+        let (_s, name) = which_server(proxy.addr, 4).await;
+        assert_eq!(name, "live");
+    }
+    let s = proxy.stats();
+    // Round robin sends each connection's first try to either server; every try at the
+    // silent one times out and is retried on the live one.
+    assert!(s.connect_failures >= 1 && s.connect_failures == s.retries, "{s:?}");
+    assert_eq!(s.connections_failed, 0);
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
