@@ -8,6 +8,7 @@
 //! platform, endianness and run (unlike `std`'s randomly keyed `SipHash`).
 
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
 use crate::Error;
@@ -42,6 +43,41 @@ const P5: u64 = 0x27D4_EB2F_1656_67C5;
 /// Stable across platforms, builds and runs; `hash_bytes(b"abc") == 0x44bc2cf5ad770999`.
 pub fn hash_bytes(bytes: &[u8]) -> u64 {
     xxh64(bytes, 0)
+}
+
+/// The `source_ip` key: [`hash_bytes`] of the address's octets (4 for IPv4, 16 for
+/// IPv6; an IPv4-mapped IPv6 address hashes as its IPv4 form), so the L4 proxy, the HTTP
+/// proxy and the DNS server agree on where a client goes.
+pub fn hash_ip(ip: IpAddr) -> u64 {
+    match ip {
+        IpAddr::V4(v4) => hash_bytes(&v4.octets()),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => hash_bytes(&v4.octets()),
+            None => hash_bytes(&v6.octets()),
+        },
+    }
+}
+
+/// The `connection` key: the address's octets (as [`hash_ip`]) followed by the port,
+/// big-endian.
+pub fn hash_addr(addr: SocketAddr) -> u64 {
+    let mut buf = [0u8; 18];
+    let ip = match addr.ip() {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    };
+    let len = match ip {
+        IpAddr::V4(v4) => {
+            buf[..4].copy_from_slice(&v4.octets());
+            4
+        }
+        IpAddr::V6(v6) => {
+            buf[..16].copy_from_slice(&v6.octets());
+            16
+        }
+    };
+    buf[len..len + 2].copy_from_slice(&addr.port().to_be_bytes());
+    hash_bytes(&buf[..len + 2])
 }
 
 /// XXH64 with an explicit seed: used internally to derive independent hashes of a name
@@ -189,6 +225,19 @@ mod tests {
         assert_eq!(xxh64(b"", seed), 0xc4349fc93c010000);
         assert_eq!(xxh64(b"abc", seed), 0x2ed0f59d6b43ac8b);
         assert_eq!(xxh64(&long, seed), 0x3b97d91eba03e785);
+    }
+
+    #[test]
+    fn ip_hashes_agree_across_address_families() {
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(hash_ip(v4), hash_bytes(&[192, 0, 2, 7]));
+        assert_eq!(hash_ip(v4), hash_ip(mapped));
+        let a: SocketAddr = "192.0.2.7:443".parse().unwrap();
+        let b: SocketAddr = "[::ffff:192.0.2.7]:443".parse().unwrap();
+        assert_eq!(hash_addr(a), hash_addr(b));
+        assert_eq!(hash_addr(a), hash_bytes(&[192, 0, 2, 7, 1, 187]));
+        assert_ne!(hash_addr(a), hash_addr("192.0.2.7:444".parse().unwrap()));
     }
 
     #[test]

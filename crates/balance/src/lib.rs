@@ -24,7 +24,7 @@ mod stats;
 
 pub use algorithms::maglev::{build_maglev_table, is_prime};
 pub use error::Error;
-pub use hash::{hash_bytes, HashKey};
+pub use hash::{hash_addr, hash_bytes, hash_ip, HashKey};
 pub use pick::{PickRequest, Picked};
 pub use pool::Pool;
 pub use server::{Server, ServerId};

@@ -91,39 +91,48 @@ pub(crate) fn permutation(name: &str, m: u64) -> (u64, u64) {
 /// Builds a Maglev lookup table of size `m` (prime) for servers given by their
 /// permutation `(offset, skip)` and weight, in the order given; entry values index
 /// `perms`. Exposed so the construction can be checked against the paper's example and
-/// benchmarked without a pool.
+/// benchmarked without a pool. Returns an empty table unless `m` is prime.
 pub fn build_maglev_table(m: u64, perms: &[(u64, u64)], weights: &[u32]) -> Vec<u32> {
-    let n = perms.len();
-    if n == 0 || m == 0 {
+    // A composite size could strand a permutation on a subset of full slots.
+    if perms.is_empty() || !is_prime(m) {
         return Vec::new();
     }
     let quota = quotas(m, weights);
     let w_max = weights.iter().copied().max().unwrap_or(1).max(1) as u64;
+    // One record per server keeps the round loop on contiguous memory.
+    let mut cursors: Vec<Cursor> = perms
+        .iter()
+        .zip(weights)
+        .zip(quota)
+        .map(|((&(offset, skip), &w), quota)| Cursor {
+            next: offset % m,
+            skip: (skip % m).max(1),
+            placed: 0,
+            quota,
+            weight: w.max(1) as u64,
+        })
+        .collect();
     let mut table = vec![EMPTY; m as usize];
-    let mut next: Vec<u64> = perms.iter().map(|&(o, _)| o % m).collect();
-    let mut placed = vec![0u64; n];
     let mut filled = 0u64;
     let mut round = 0u64;
     while filled < m {
         round += 1;
-        for i in 0..n {
-            let w = weights[i].max(1) as u64;
-            // Credit: by round r, server i may hold r·w/w_max entries (and its quota).
-            if placed[i] >= quota[i] || placed[i] * w_max >= round * w {
+        for (i, cur) in cursors.iter_mut().enumerate() {
+            // Credit: by round r, a server may hold r·w/w_max entries (and its quota).
+            if cur.placed >= cur.quota || cur.placed * w_max >= round * cur.weight {
                 continue;
             }
-            let skip = perms[i].1;
-            let mut c = next[i];
+            let mut c = cur.next;
             while table[c as usize] != EMPTY {
-                c += skip;
+                c += cur.skip;
                 if c >= m {
                     c -= m;
                 }
             }
             table[c as usize] = i as u32;
-            c += skip;
-            next[i] = if c >= m { c - m } else { c };
-            placed[i] += 1;
+            c += cur.skip;
+            cur.next = if c >= m { c - m } else { c };
+            cur.placed += 1;
             filled += 1;
             if filled == m {
                 break;
@@ -131,6 +140,15 @@ pub fn build_maglev_table(m: u64, perms: &[(u64, u64)], weights: &[u32]) -> Vec<
         }
     }
     table
+}
+
+/// A server's position in its permutation while the table is built.
+struct Cursor {
+    next: u64,
+    skip: u64,
+    placed: u64,
+    quota: u64,
+    weight: u64,
 }
 
 /// Each server's share of `m` entries by largest remainder (ties to the earlier server).

@@ -64,17 +64,18 @@ impl Selector {
                 weighted_round_robin::SmoothWrr::new(&milli_weights(servers), cx.cursor),
             ),
             Algorithm::LeastConnections => {
-                Selector::LeastConnections(least_connections::LeastConnections::new(false))
+                Selector::LeastConnections(least_connections::LeastConnections::new(servers, false))
             }
             Algorithm::WeightedLeastConnections => {
-                Selector::LeastConnections(least_connections::LeastConnections::new(true))
+                Selector::LeastConnections(least_connections::LeastConnections::new(servers, true))
             }
             Algorithm::Random => {
                 Selector::Random(random::WeightedRandom::new(&milli_weights(servers)))
             }
-            Algorithm::PowerOfTwo => {
-                Selector::PowerOfTwo(power_of_two::PowerOfTwo::new(&milli_weights(servers)))
-            }
+            Algorithm::PowerOfTwo => Selector::PowerOfTwo(power_of_two::PowerOfTwo::new(
+                servers,
+                milli_weights(servers),
+            )),
             Algorithm::PeakEwma => Selector::PeakEwma(peak_ewma::PeakEwma::new(
                 servers,
                 cx.params.ewma_decay,

@@ -16,7 +16,7 @@ use rand::RngCore;
 use super::alias::Alias;
 use super::power_of_two::two_candidates;
 use crate::stats::decay_ns;
-use crate::{Nanos, Server, ServerId};
+use crate::{Nanos, Server, ServerId, ServerStats};
 
 /// The prior for servers without samples when no server has any.
 const DEFAULT_PRIOR_NS: f64 = 1_000_000.0;
@@ -24,6 +24,8 @@ const DEFAULT_PRIOR_NS: f64 = 1_000_000.0;
 #[derive(Debug)]
 pub(crate) struct PeakEwma {
     alias: Alias,
+    /// Flat copies so a comparison reads two counters, not two `Server`s first.
+    stats: Vec<Arc<ServerStats>>,
     decay_ns: f64,
     prior_ns: f64,
 }
@@ -46,6 +48,7 @@ impl PeakEwma {
         };
         PeakEwma {
             alias: Alias::new(&weights),
+            stats: servers.iter().map(|s| Arc::clone(&s.stats)).collect(),
             decay_ns,
             prior_ns,
         }
@@ -61,22 +64,21 @@ impl PeakEwma {
     ) -> Option<usize> {
         let (a, b) = two_candidates(&self.alias, servers, exclude, rng)?;
         let Some(b) = b else { return Some(a) };
-        Some(
-            if self.cost(&servers[b], now) < self.cost(&servers[a], now) {
-                b
-            } else {
-                a
-            },
-        )
+        Some(if self.cost(b, now) < self.cost(a, now) {
+            b
+        } else {
+            a
+        })
     }
 
     #[inline]
-    fn cost(&self, s: &Server, now: Nanos) -> f64 {
-        let latency = if s.stats.latency_samples() == 0 {
+    fn cost(&self, i: usize, now: Nanos) -> f64 {
+        let stats = &self.stats[i];
+        let latency = if stats.latency_samples() == 0 {
             self.prior_ns
         } else {
-            s.stats.ewma_ns_at(now, self.decay_ns)
+            stats.ewma_ns_at(now, self.decay_ns)
         };
-        latency * (s.in_flight() + 1) as f64
+        latency * (stats.in_flight() + 1) as f64
     }
 }

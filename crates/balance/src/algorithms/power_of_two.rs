@@ -13,7 +13,7 @@ use rand::RngCore;
 
 use super::alias::Alias;
 use super::random::sample_allowed;
-use crate::{Server, ServerId};
+use crate::{Server, ServerId, ServerStats};
 
 /// Draws tried for a second candidate distinct from the first.
 const SECOND_DRAWS: usize = 8;
@@ -21,14 +21,19 @@ const SECOND_DRAWS: usize = 8;
 #[derive(Debug)]
 pub(crate) struct PowerOfTwo {
     alias: Alias,
+    /// Flat copies so a comparison reads two counters, not two `Server`s first.
+    stats: Vec<Arc<ServerStats>>,
+    weights: Vec<u64>,
 }
 
 // === impl PowerOfTwo ===
 
 impl PowerOfTwo {
-    pub(crate) fn new(weights: &[u64]) -> PowerOfTwo {
+    pub(crate) fn new(servers: &[Arc<Server>], weights: Vec<u64>) -> PowerOfTwo {
         PowerOfTwo {
-            alias: Alias::new(weights),
+            alias: Alias::new(&weights),
+            stats: servers.iter().map(|s| Arc::clone(&s.stats)).collect(),
+            weights,
         }
     }
 
@@ -41,10 +46,9 @@ impl PowerOfTwo {
     ) -> Option<usize> {
         let (a, b) = two_candidates(&self.alias, servers, exclude, rng)?;
         let Some(b) = b else { return Some(a) };
-        let (sa, sb) = (&servers[a], &servers[b]);
         // in_flight_a / w_a <= in_flight_b / w_b, cross-multiplied.
-        let ca = sa.in_flight() as u128 * sb.weight_milli.max(1) as u128;
-        let cb = sb.in_flight() as u128 * sa.weight_milli.max(1) as u128;
+        let ca = self.stats[a].in_flight() as u128 * self.weights[b] as u128;
+        let cb = self.stats[b].in_flight() as u128 * self.weights[a] as u128;
         Some(if cb < ca { b } else { a })
     }
 }
