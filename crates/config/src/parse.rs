@@ -40,17 +40,8 @@ pub fn parse(source: &str, file_name: &str) -> Result<Config, Errors> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let mut cx = Ctx::new(file_name, source, base);
-    let raw: RawConfig = match toml::from_str(source) {
-        Ok(raw) => raw,
-        Err(e) => {
-            let span = e.span().unwrap_or(0..0);
-            let (message, hint) = explain(source, &span, e.message());
-            match hint {
-                Some(h) => cx.error_hint(&span, message, h),
-                None => cx.error(&span, message),
-            }
-            return Err(cx.into_errors());
-        }
+    let Some(raw) = deserialize(source, &mut cx) else {
+        return Err(cx.into_errors());
     };
     let config = validate::build(&raw, &mut cx);
     if cx.has_errors() {
@@ -58,6 +49,139 @@ pub fn parse(source: &str, file_name: &str) -> Result<Config, Errors> {
     } else {
         Ok(config)
     }
+}
+
+/// Most shape errors (unknown keys, wrong types) reported before giving up.
+const MAX_SHAPE_ERRORS: usize = 20;
+
+/// Deserialize into the raw structs. Serde stops at the first shape error; to report
+/// more than one, the offending `key = value` line (or `[table]` and its body) is blanked
+/// with spaces, which keeps every byte offset, and parsing is retried. Once a retry fails
+/// in a way blanking could have caused (a syntax error, a key we removed now missing),
+/// we stop without reporting it. When the blanked text parses, semantic validation runs
+/// on it, so one run shows unknown keys and semantic errors together.
+fn deserialize(source: &str, cx: &mut Ctx) -> Option<RawConfig> {
+    let mut text = source.to_string();
+    let mut removed: Vec<String> = Vec::new();
+    for _ in 0..MAX_SHAPE_ERRORS {
+        let e = match toml::from_str::<RawConfig>(&text) {
+            Ok(raw) => return Some(raw),
+            Err(e) => e,
+        };
+        let span = e.span().unwrap_or(0..0);
+        let message = e.message().trim();
+        let recoverable = [
+            "unknown field",
+            "invalid type",
+            "invalid value",
+            "invalid length",
+        ]
+        .iter()
+        .any(|p| message.starts_with(p));
+        if !removed.is_empty() {
+            let missing_removed = message
+                .strip_prefix("missing field `")
+                .and_then(|r| r.split('`').next())
+                .is_some_and(|k| removed.iter().any(|r| r == k));
+            if missing_removed || !(recoverable || message.starts_with("missing field")) {
+                return None;
+            }
+        }
+        let (message, hint) = explain(source, &span, message);
+        match hint {
+            Some(h) => cx.error_hint(&span, message, h),
+            None => cx.error(&span, message),
+        }
+        if !recoverable {
+            return None;
+        }
+        let (blanked, key) = blank(&text, &span)?;
+        text = blanked;
+        removed.push(key);
+    }
+    None
+}
+
+/// Replace the line holding `span` (through the end of its value, or a whole table when
+/// the line is a `[header]`) with spaces. Returns the new text and the key removed;
+/// `None` when there was nothing left to remove.
+fn blank(text: &str, span: &Range<usize>) -> Option<(String, String)> {
+    let line_start = |at: usize| {
+        text.get(..at)
+            .and_then(|t| t.rfind('\n'))
+            .map_or(0, |i| i + 1)
+    };
+    let line_end = |at: usize| {
+        text.get(at..)
+            .and_then(|t| t.find('\n'))
+            .map_or(text.len(), |i| at + i)
+    };
+    let start = line_start(span.start.min(text.len()));
+    let line = text.get(start..line_end(start))?;
+    let header = line.trim_start().starts_with('[');
+    let end = if header {
+        let mut at = line_end(start);
+        while at < text.len() {
+            let next = line_end(at + 1);
+            if text.get(at + 1..next)?.trim_start().starts_with('[') {
+                break;
+            }
+            at = next;
+        }
+        at
+    } else {
+        value_end(text, start, line_end(span.end.max(start).min(text.len())))
+    };
+    let key = line
+        .trim()
+        .trim_matches(['[', ']'])
+        .split('=')
+        .next()?
+        .trim()
+        .to_string();
+    let region = text.get(start..end)?;
+    if region.trim().is_empty() {
+        return None;
+    }
+    let spaces: String = region
+        .bytes()
+        .map(|b| if b == b'\n' { '\n' } else { ' ' })
+        .collect();
+    Some((format!("{}{spaces}{}", &text[..start], &text[end..]), key))
+}
+
+/// Where a `key = value` starting at `start` ends: `end` (its line's end) unless an
+/// array or inline table opened on it continues on later lines.
+fn value_end(text: &str, start: usize, end: usize) -> usize {
+    let mut depth = 0i32;
+    let mut quote: Option<u8> = None;
+    let mut escaped = false;
+    let bytes = text.as_bytes();
+    let mut at = start;
+    while at < bytes.len() {
+        let b = bytes[at];
+        match quote {
+            Some(q) => {
+                if b == q && !escaped {
+                    quote = None;
+                }
+                escaped = b == b'\\' && !escaped && q == b'"';
+            }
+            None => match b {
+                b'"' | b'\'' => quote = Some(b),
+                b'[' | b'{' => depth += 1,
+                b']' | b'}' => depth -= 1,
+                b'#' => {
+                    at = text[at..].find('\n').map_or(bytes.len(), |i| at + i);
+                    continue;
+                }
+                b'\n' if at >= end && depth <= 0 => return at,
+                _ => {}
+            },
+        }
+        at += 1;
+    }
+    bytes.len().max(end)
 }
 
 /// Operator wording for the toml crate's messages.

@@ -44,7 +44,11 @@ fn toml_syntax_errors_are_located() {
 
 #[test]
 fn unknown_key_suggests_the_near_one_and_lists_the_rest() {
-    let src = "[[pool]]\nname = \"app\"\nalgoritm = \"random\"\n";
+    let src = format!(
+        "[[pool]]\nname = \"app\"\nalgoritm = \"random\"\n{}",
+        &POOL[22..]
+    );
+    let src = src.as_str();
     assert_eq!(only(src), "3:1: unknown key \"algoritm\" in [[pool]]");
     let h = hint(src);
     assert!(
@@ -597,4 +601,35 @@ fn dns_listeners_take_no_pool() {
         only(&src),
         "10:8: dns listeners answer from [[zone]]; pool does not apply"
     );
+}
+
+#[test]
+fn unknown_keys_wrong_types_and_semantic_errors_are_reported_together() {
+    let src = "[[pool]]\nname = \"app\"\nalgoritm = \"random\"\n[pool.helth]\ninterval = \"1s\"\n[[pool.server]]\nname = \"a\"\naddress = \"127.0.0.1:1\"\nweight = \"heavy\"\n\
+               [[listener]]\nname = \"web\"\nprotocol = \"http\"\nlisten = \"127.0.0.1:80\"\npool = \"nowhere\"\n";
+    let errs = errors(src);
+    let shown: Vec<String> = errs
+        .iter()
+        .map(|e| format!("{}:{}: {}", e.line, e.col, e.message))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            "3:1: unknown key \"algoritm\" in [[pool]]",
+            "4:7: unknown key \"helth\" in [pool.helth]",
+            "9:10: invalid type: string \"heavy\", expected i64 (in [[pool.server]])",
+            "14:8: listener \"web\" pool \"nowhere\" is not defined; pools are: app",
+        ]
+    );
+}
+
+#[test]
+fn a_multi_line_unknown_key_is_removed_whole_and_validation_goes_on() {
+    // Blanking the unknown key (all of its multi-line value) must not produce
+    // follow-on syntax errors of its own.
+    let src = "[[pool]]\nname = \"app\"\nservers = [\n  1,\n]\n";
+    let errs = errors(src);
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    assert_eq!(errs[0].message, "pool \"app\" has no servers");
+    assert_eq!(errs[1].message, "unknown key \"servers\" in [[pool]]");
 }
