@@ -1,0 +1,185 @@
+//! What `switchyard simulate --out DIR` writes: `results.json` in its documented shape,
+//! SVG charts and `index.html`; and runs being a pure function of scenario and seed.
+
+use std::path::Path;
+
+use serde_json::Value;
+use switchyard_sim::{run, run_file, Scenario};
+
+const SCENARIO: &str = r#"
+seed = 7
+duration = "60s"
+algorithms = ["round_robin", "least_connections"]
+direct = "A"
+arrivals = { process = "bursty", rate = 40.0, on = "5s", off = "5s" }
+service = { distribution = "lognormal", mean = "80ms", sigma = 1.0 }
+health = { interval = "2s", timeout = "1s" }
+retries = 1
+
+[[server]]
+name = "A"
+speed = 2.0
+concurrency = 2
+queue = 10
+
+[[server]]
+name = "B"
+concurrency = 2
+queue = 10
+
+[[event]]
+at = "20s"
+slow = { server = "B", factor = 4.0 }
+
+[[event]]
+at = "30s"
+kill = "A"
+
+[[event]]
+at = "40s"
+revive = "A"
+
+[[event]]
+at = "45s"
+set_weight = { server = "B", weight = 3 }
+"#;
+
+fn json_text(text: &str) -> String {
+    let scenario = Scenario::parse(text).expect("parses");
+    run(&scenario, false).expect("runs").to_json()
+}
+
+/// The parsed document (`serde_json::Value` sorts keys: order is checked on the text).
+fn json_of(text: &str) -> Value {
+    serde_json::from_str(&json_text(text)).expect("valid JSON")
+}
+
+#[test]
+fn results_json_has_the_documented_shape() {
+    let text = json_text(SCENARIO);
+    let at = |key: &str| {
+        text.find(&format!("\"{key}\": {{"))
+            .unwrap_or_else(|| panic!("{key}"))
+    };
+    assert!(
+        at("direct") < at("round_robin") && at("round_robin") < at("least_connections"),
+        "scenario order"
+    );
+    let doc: Value = serde_json::from_str(&text).expect("valid JSON");
+    let algorithms = doc["algorithms"].as_object().expect("algorithms object");
+    assert_eq!(algorithms.len(), 3);
+    for (name, run) in algorithms {
+        let keys: Vec<&String> = run.as_object().expect("object").keys().collect();
+        assert_eq!(
+            keys,
+            ["completed", "dropped", "errors", "latency_ms", "share"],
+            "{name}"
+        );
+        for k in ["completed", "dropped", "errors"] {
+            assert!(run[k].is_u64(), "{name}.{k}");
+        }
+        let latency: Vec<&String> = run["latency_ms"]
+            .as_object()
+            .expect("latency")
+            .keys()
+            .collect();
+        assert_eq!(latency, ["mean", "p50", "p95", "p99"]);
+        let share = run["share"].as_object().expect("share");
+        assert_eq!(share.keys().collect::<Vec<_>>(), ["A", "B"]);
+        let sum: f64 = share.values().map(|v| v.as_f64().expect("fraction")).sum();
+        assert!((sum - 1.0).abs() < 1e-9, "{name}: shares sum to {sum}");
+        assert!(run["completed"].as_u64().unwrap() > 0);
+    }
+    assert_eq!(doc["algorithms"]["direct"]["share"]["A"], 1.0);
+}
+
+#[test]
+fn runs_are_deterministic_for_a_seed() {
+    let a = json_of(SCENARIO);
+    assert_eq!(a, json_of(SCENARIO));
+    let other = json_of(&SCENARIO.replace("seed = 7", "seed = 8"));
+    assert_ne!(a["algorithms"], other["algorithms"]);
+}
+
+#[test]
+fn out_dir_gets_json_charts_and_an_index() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let scenario = dir.path().join("s.toml");
+    std::fs::write(&scenario, SCENARIO).expect("write scenario");
+    let out = dir.path().join("out");
+    let report = run_file(&scenario, Some(&out), false).expect("runs");
+    assert!(report.table().contains("least_connections"));
+    let mut files: Vec<String> = std::fs::read_dir(&out)
+        .expect("out dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    for f in [
+        "results.json",
+        "index.html",
+        "share.svg",
+        "latency-p99.svg",
+        "latency-round_robin.svg",
+        "load-direct.svg",
+    ] {
+        assert!(files.iter().any(|x| x == f), "{f} missing from {files:?}");
+    }
+    for f in files.iter().filter(|f| f.ends_with(".svg")) {
+        let svg = std::fs::read_to_string(out.join(f)).expect("svg");
+        assert!(
+            svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\"")
+                && svg.trim_end().ends_with("</svg>"),
+            "{f}"
+        );
+        assert!(
+            !svg.contains("NaN") && !svg.contains("inf"),
+            "{f} has a non-number"
+        );
+        assert!(!svg.contains("<script"), "{f}");
+    }
+    let index = std::fs::read_to_string(out.join("index.html")).expect("index");
+    assert!(index.contains("<img src=\"share.svg\""));
+}
+
+#[test]
+fn trace_arrivals_are_replayed_from_a_file_next_to_the_scenario() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let times: String = (0..500).map(|i| format!("{}\n", i as f64 * 0.1)).collect();
+    std::fs::write(
+        dir.path().join("arrivals.txt"),
+        format!("# one time per line\n{times}"),
+    )
+    .expect("trace");
+    let scenario = dir.path().join("s.toml");
+    let text = SCENARIO.replace(
+        r#"arrivals = { process = "bursty", rate = 40.0, on = "5s", off = "5s" }"#,
+        r#"arrivals = { process = "trace", file = "arrivals.txt" }"#,
+    );
+    std::fs::write(
+        &scenario,
+        text.replace("duration = \"60s\"", "duration = \"30s\""),
+    )
+    .expect("write");
+    let report = run_file(&scenario, None, false).expect("runs");
+    for r in &report.runs {
+        // Times 0.0 .. 29.9 s are inside the duration: 300 requests.
+        assert_eq!(r.completed + r.dropped + r.errors, 300, "{}", r.name);
+    }
+}
+
+#[test]
+fn a_bad_trace_line_is_reported_with_its_line_number() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("t.txt"), "0.5\n1.0\nsoon\n").expect("trace");
+    let text = SCENARIO.replace(
+        r#"arrivals = { process = "bursty", rate = 40.0, on = "5s", off = "5s" }"#,
+        r#"arrivals = { process = "trace", file = "t.txt" }"#,
+    );
+    let scenario = Scenario::parse_named(&text, "s.toml", dir.path()).expect("parses");
+    let err = run(&scenario, false).expect_err("bad line").to_string();
+    assert!(
+        err.ends_with("t.txt:3: \"soon\" is not an arrival time in seconds"),
+        "{err}"
+    );
+    assert!(Path::new(&dir.path().join("t.txt")).exists());
+}
