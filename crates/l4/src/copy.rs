@@ -30,7 +30,21 @@ pub enum End {
     /// The caller's check asked to stop (drain timeout).
     Stopped,
     /// A socket error (reset, broken pipe) in one direction ended both.
-    Error(io::Error),
+    Error {
+        /// Whether the server's socket failed (else the client's).
+        server: bool,
+        /// The error.
+        error: io::Error,
+    },
+}
+
+/// An error in one direction, and on which socket.
+#[derive(Debug)]
+pub struct DirError {
+    /// Writing to the destination failed (else reading the source).
+    pub on_write: bool,
+    /// The error.
+    pub error: io::Error,
 }
 
 /// Options of one forwarded connection.
@@ -71,11 +85,11 @@ pub async fn forward_both(
         tokio::select! {
             r = &mut up, if !up_done => match r {
                 Ok(()) => up_done = true,
-                Err(e) => return End::Error(e),
+                Err(e) => return End::Error { server: e.on_write, error: e.error },
             },
             r = &mut down, if !down_done => match r {
                 Ok(()) => down_done = true,
-                Err(e) => return End::Error(e),
+                Err(e) => return End::Error { server: !e.on_write, error: e.error },
             },
             _ = tick.tick() => {
                 let idle_for = clock::now().saturating_sub(last.load(Ordering::Relaxed));
@@ -97,9 +111,9 @@ async fn direction(
     to: &TcpStream,
     use_splice: bool,
     moved: impl FnMut(usize),
-) -> io::Result<()> {
+) -> Result<(), DirError> {
     // Wait for the first byte (or EOF) before making a pipe: idle connections hold none.
-    from.readable().await?;
+    from.readable().await.map_err(DirError::read)?;
     #[cfg(target_os = "linux")]
     let pipe = if use_splice {
         splice::Pipe::new().ok()
@@ -117,7 +131,7 @@ async fn direction(
         forward_user(from, to, moved).await?;
     }
     match socket2::SockRef::from(to).shutdown(Shutdown::Write) {
-        Err(e) if e.kind() != io::ErrorKind::NotConnected => Err(e),
+        Err(e) if e.kind() != io::ErrorKind::NotConnected => Err(DirError::write(e)),
         _ => Ok(()),
     }
 }
@@ -127,20 +141,40 @@ async fn forward_user(
     from: &TcpStream,
     to: &TcpStream,
     mut moved: impl FnMut(usize),
-) -> io::Result<u64> {
+) -> Result<u64, DirError> {
     let mut buf = vec![0u8; USER_BUF];
     let mut total = 0;
     loop {
-        from.readable().await?;
+        from.readable().await.map_err(DirError::read)?;
         let n = match from.try_read(&mut buf) {
             Ok(0) => return Ok(total),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e),
+            Err(e) => return Err(DirError::read(e)),
         };
-        write_all(to, &buf[..n]).await?;
+        write_all(to, &buf[..n]).await.map_err(DirError::write)?;
         total += n as u64;
         moved(n);
+    }
+}
+
+// === impl DirError ===
+
+impl DirError {
+    /// Reading the source failed.
+    pub fn read(error: io::Error) -> Self {
+        DirError {
+            on_write: false,
+            error,
+        }
+    }
+
+    /// Writing the destination failed.
+    pub fn write(error: io::Error) -> Self {
+        DirError {
+            on_write: true,
+            error,
+        }
     }
 }
 

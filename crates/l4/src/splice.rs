@@ -12,6 +12,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
+use crate::copy::DirError;
+
 /// Pipe size once a direction has moved more than [`GROW_AFTER`] bytes.
 const BIG_PIPE: libc::c_int = 1 << 20;
 const GROW_AFTER: u64 = 4 << 20;
@@ -87,7 +89,7 @@ pub async fn forward(
     to: &TcpStream,
     pipe: &mut Pipe,
     mut moved: impl FnMut(usize),
-) -> io::Result<u64> {
+) -> Result<u64, DirError> {
     let mut total = 0u64;
     loop {
         if !pipe.grown && total > GROW_AFTER {
@@ -96,11 +98,11 @@ pub async fn forward(
         let (src, pipe_w) = (from.as_raw_fd(), pipe.write.as_raw_fd());
         let size = pipe.size;
         let n = loop {
-            from.readable().await?;
+            from.readable().await.map_err(DirError::read)?;
             match from.try_io(Interest::READABLE, || splice(src, pipe_w, size)) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Err(e),
+                Err(e) => return Err(DirError::read(e)),
             }
         };
         if n == 0 {
@@ -109,16 +111,16 @@ pub async fn forward(
         let mut left = n;
         let (pipe_r, dst) = (pipe.read.as_raw_fd(), to.as_raw_fd());
         while left > 0 {
-            to.writable().await?;
+            to.writable().await.map_err(DirError::write)?;
             match to.try_io(Interest::WRITABLE, || splice(pipe_r, dst, left)) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(0) => return Err(DirError::write(io::ErrorKind::WriteZero.into())),
                 Ok(w) => {
                     left -= w;
                     total += w as u64;
                     moved(w);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Err(e),
+                Err(e) => return Err(DirError::write(e)),
             }
         }
     }

@@ -159,7 +159,10 @@ async fn forward(
     let stats = &st.stats;
     debug!(pool = %route.name, server = %picked.name(), "connected");
     let end = match copy::write_all(&server, &first).await {
-        Err(e) => End::Error(e),
+        Err(error) => End::Error {
+            server: true,
+            error,
+        },
         Ok(()) => {
             entry
                 .bytes_in
@@ -204,10 +207,8 @@ async fn forward(
             ListenerStats::inc(&stats.connections_drain_closed);
             true
         }
-        End::Error(e) => !matches!(
-            e.kind(),
-            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
-        ),
+        // A server that resets counts against its passive health; a client that does not.
+        End::Error { server, .. } => !server,
     };
     info!(
         server = %info.server,

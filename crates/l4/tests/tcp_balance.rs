@@ -308,8 +308,64 @@ async fn a_server_that_does_not_answer_times_out_and_is_retried_elsewhere() {
     let s = proxy.stats();
     // Round robin sends each connection's first try to either server; every try at the
     // silent one times out and is retried on the live one.
-    assert!(s.connect_failures >= 1 && s.connect_failures == s.retries, "{s:?}");
+    assert!(
+        s.connect_failures >= 1 && s.connect_failures == s.retries,
+        "{s:?}"
+    );
     assert_eq!(s.connections_failed, 0);
     assert!(started.elapsed() >= Duration::from_millis(200));
     assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn a_client_reset_is_not_held_against_the_server_but_a_server_reset_is() {
+    let echo = named_echo("e").await;
+    let resetter = {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let a = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                s.write_all(b"r").await.unwrap();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                s.set_linger(Some(Duration::ZERO)).unwrap();
+                drop(s);
+            }
+        });
+        a
+    };
+    let p = pool(
+        "resets",
+        Algorithm::RoundRobin,
+        &[("e", echo), ("r", resetter)],
+    );
+    let proxy = start_tcp(build(
+        &listener("resets", Some("resets"), tcp_kind()),
+        &[&p],
+    ))
+    .await;
+    for _ in 0..2 {
+        let (s, name) = which_server(proxy.addr, 1).await;
+        if name == "e" {
+            s.set_linger(Some(Duration::ZERO)).unwrap();
+            drop(s);
+        } else {
+            let mut s = s;
+            let mut rest = Vec::new();
+            let _ = s.read_to_end(&mut rest).await;
+        }
+    }
+    eventually("both closed", || proxy.stats().connections_active == 0).await;
+    let snap = p.snapshot();
+    let failures = |n: &str| snap.server(n).unwrap().stats().failures_total();
+    let requests = |n: &str| snap.server(n).unwrap().stats().requests_total();
+    assert_eq!(
+        (requests("e"), failures("e")),
+        (1, 0),
+        "client reset: not the server's fault"
+    );
+    assert_eq!(
+        (requests("r"), failures("r")),
+        (1, 1),
+        "server reset counts as a failure"
+    );
 }
