@@ -132,7 +132,7 @@ async fn connrate(target: SocketAddr, secs: u64, conc: usize) {
 
 async fn one(target: SocketAddr) -> std::io::Result<()> {
     let mut s = TcpStream::connect(target).await?;
-    s.set_linger(Some(Duration::ZERO))?;
+    socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO))?;
     s.write_all(b"x").await?;
     let mut b = [0u8; 1];
     s.read_exact(&mut b).await?;

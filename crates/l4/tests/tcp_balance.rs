@@ -327,7 +327,9 @@ async fn a_client_reset_is_not_held_against_the_server_but_a_server_reset_is() {
             while let Ok((mut s, _)) = l.accept().await {
                 s.write_all(b"r").await.unwrap();
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                s.set_linger(Some(Duration::ZERO)).unwrap();
+                socket2::SockRef::from(&s)
+                    .set_linger(Some(Duration::ZERO))
+                    .unwrap();
                 drop(s);
             }
         });
@@ -346,7 +348,9 @@ async fn a_client_reset_is_not_held_against_the_server_but_a_server_reset_is() {
     for _ in 0..2 {
         let (s, name) = which_server(proxy.addr, 1).await;
         if name == "e" {
-            s.set_linger(Some(Duration::ZERO)).unwrap();
+            socket2::SockRef::from(&s)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
             drop(s);
         } else {
             let mut s = s;
