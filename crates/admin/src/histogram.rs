@@ -102,7 +102,11 @@ impl Histogram {
         let nanos = saturating_nanos(value);
         self.counts[bucket_of(nanos)].fetch_add(1, Ordering::Relaxed);
         self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
-        self.max_nanos.fetch_max(nanos, Ordering::Relaxed);
+        // A plain load first: the maximum rarely moves, and a load is cheaper than
+        // the locked read-modify-write that `fetch_max` always is.
+        if nanos > self.max_nanos.load(Ordering::Relaxed) {
+            self.max_nanos.fetch_max(nanos, Ordering::Relaxed);
+        }
     }
 
     /// Copies the counters. Concurrent observations may be half-visible (counted in a
