@@ -12,7 +12,14 @@ use crate::response::{self, Body};
 use crate::server::Shared;
 
 /// `None` when the call may proceed, else the refusal.
-pub(crate) fn authorize(shared: &Shared, headers: &HeaderMap) -> Option<Response<Body>> {
+///
+/// `authority` is the request's target host (HTTP/2 carries it in `:authority`, not in a
+/// `Host` header); the `Host` header wins when present.
+pub(crate) fn authorize(
+    shared: &Shared,
+    headers: &HeaderMap,
+    authority: Option<&str>,
+) -> Option<Response<Body>> {
     if let Some(token) = &shared.token {
         let presented = headers
             .get(header::AUTHORIZATION)
@@ -37,6 +44,7 @@ pub(crate) fn authorize(shared: &Shared, headers: &HeaderMap) -> Option<Response
         let host = headers
             .get(header::HOST)
             .and_then(|v| v.to_str().ok())
+            .or(authority)
             .unwrap_or("");
         let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
         if origin != "null" && !origin_host.eq_ignore_ascii_case(host) {

@@ -93,7 +93,11 @@ where
         return resp;
     }
     if allowed != Method::GET {
-        if let Some(denied) = auth::authorize(shared, req.headers()) {
+        if let Some(denied) = auth::authorize(
+            shared,
+            req.headers(),
+            req.uri().authority().map(|a| a.as_str()),
+        ) {
             warn!(%method, %path, status = denied.status().as_u16(), "admin API refused a mutating call");
             return denied;
         }

@@ -542,6 +542,22 @@ async fn http2_with_prior_knowledge_is_served() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 404);
+    // Same-origin checks read the HTTP/2 :authority, which carries no Host header.
+    let url = format!("{}/api/v1/pools/app/servers/fast/drain", s.base);
+    let same = client
+        .post(url.clone())
+        .header("origin", s.base.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same.status(), 200);
+    let other = client
+        .post(url)
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 403);
 }
 
 #[tokio::test]
