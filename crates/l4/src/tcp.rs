@@ -130,15 +130,17 @@ async fn handle(client: TcpStream, peer: SocketAddr, local: Option<SocketAddr>, 
         ProxyProtocol::V2 => proxy_proto::encode_v2(source, destination),
     };
     first.extend_from_slice(&hello.pending);
-    forward(client, source, conn, first, route, st).await;
+    let from_client = hello.pending.len() as u64;
+    forward(client, source, conn, (first, from_client), route, st).await;
 }
 
-/// Sends the first bytes, then forwards until the connection ends; records the outcome.
+/// Sends the first bytes (PROXY header and the client's pending bytes, of which
+/// `first.1` came from the client), then forwards until the connection ends; records the outcome.
 async fn forward(
     client: TcpStream,
     source: SocketAddr,
     conn: connect::Connected,
-    first: Vec<u8>,
+    first: (Vec<u8>, u64),
     route: &PoolRef,
     st: &State,
 ) {
@@ -158,18 +160,15 @@ async fn forward(
     let entry = guard.entry().clone();
     let stats = &st.stats;
     debug!(pool = %route.name, server = %picked.name(), "connected");
+    let (first, from_client) = first;
     let end = match copy::write_all(&server, &first).await {
         Err(error) => End::Error {
             server: true,
             error,
         },
         Ok(()) => {
-            entry
-                .bytes_in
-                .fetch_add(first.len() as u64, Ordering::Relaxed);
-            stats
-                .bytes_in
-                .fetch_add(first.len() as u64, Ordering::Relaxed);
+            entry.bytes_in.fetch_add(from_client, Ordering::Relaxed);
+            stats.bytes_in.fetch_add(from_client, Ordering::Relaxed);
             let opts = CopyOpts {
                 splice: st.splice,
                 idle: st.timeouts.idle,
