@@ -27,8 +27,8 @@ struct Driver {
 }
 
 fn find_binary(env: &str, names: &[&str]) -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os(env) {
-        return Some(PathBuf::from(path));
+    if let Some(path) = std::env::var_os(env).map(PathBuf::from) {
+        return path.is_file().then_some(path);
     }
     let paths = std::env::var_os("PATH").unwrap_or_default();
     for dir in std::env::split_paths(&paths).chain([
