@@ -62,6 +62,9 @@ enum Kind {
         balancer: u32,
         server: u32,
     },
+    OutlierTick {
+        balancer: u32,
+    },
     Scenario(u32),
 }
 
@@ -274,6 +277,10 @@ impl<'s> Engine<'s> {
                 self.balancer(balancer)
                     .probe_result(server as usize, false, timeout, now);
             }
+            Kind::OutlierTick { balancer } => {
+                let now = self.now;
+                self.balancer(balancer).outlier_tick(now);
+            }
             Kind::Scenario(i) => self.scenario_event(i as usize),
         }
     }
@@ -380,10 +387,8 @@ impl<'s> Engine<'s> {
     /// The server for this attempt, or `None` when the balancer has no server to offer.
     fn choose(&mut self, id: u32) -> Option<usize> {
         let now = self.now;
+        self.finish_ticket(id, false);
         let r = &mut self.reqs[id as usize];
-        if let Some(t) = r.ticket.take() {
-            t.finish(false, now - r.sent, now);
-        }
         match &mut self.route {
             Route::Direct(s) => Some(*s),
             Route::Balanced(balancers) => {
@@ -429,10 +434,8 @@ impl<'s> Engine<'s> {
             return; // its client gave up long ago
         }
         let now = self.now;
-        if let Some(t) = r.ticket.take() {
-            t.finish(true, now - r.sent, now);
-        }
         let arrival = r.arrival;
+        self.finish_ticket(req, true);
         self.stats.completed(arrival, now);
         self.release(req);
     }
@@ -454,13 +457,27 @@ impl<'s> Engine<'s> {
 
     fn fail(&mut self, id: u32, failure: Failure) {
         let now = self.now;
-        let r = &mut self.reqs[id as usize];
-        if let Some(t) = r.ticket.take() {
-            t.finish(false, now - r.sent, now);
-        }
-        let arrival = r.arrival;
+        self.finish_ticket(id, false);
+        let arrival = self.reqs[id as usize].arrival;
         self.stats.failed(arrival, now, failure);
         self.release(id);
+    }
+
+    /// Reports the current attempt's outcome to its balancer (if it went through one),
+    /// and schedules the end of any ejection that caused.
+    fn finish_ticket(&mut self, id: u32, success: bool) {
+        let now = self.now;
+        let r = &mut self.reqs[id as usize];
+        let Some(ticket) = r.ticket.take() else {
+            return;
+        };
+        let (balancer, latency) = (r.balancer, now - r.sent);
+        if let Some(until) = self
+            .balancer(balancer)
+            .finish(ticket, success, latency, now)
+        {
+            self.schedule(until, Kind::OutlierTick { balancer });
+        }
     }
 
     fn release(&mut self, id: u32) {
@@ -495,14 +512,13 @@ impl<'s> Engine<'s> {
 
     fn scenario_event(&mut self, i: usize) {
         let event = self.sc.events[i].clone();
-        let now = self.now;
         match event.action {
             Action::Kill => self.kill(event.server),
             Action::Revive => self.servers[event.server].alive = true,
             Action::Slow(factor) => self.servers[event.server].slow = factor,
             Action::SetWeight(w) => {
                 for b in 0..self.balancer_count() {
-                    self.balancer(b as u32).set_weight(event.server, w, now);
+                    self.balancer(b as u32).set_weight(event.server, w);
                 }
             }
         }

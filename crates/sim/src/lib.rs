@@ -36,8 +36,8 @@ pub use error::SimError;
 pub use histogram::Histogram;
 pub use report::{Latency, Report, RunReport};
 pub use scenario::{
-    Action, Arrivals, DeadServer, Dns, Event, HealthSpec, Scenario, Service, SimServer,
-    DEFAULT_TIMEOUT,
+    Action, Arrivals, DeadServer, Dns, Event, HealthSpec, OutlierSpec, Scenario, Service,
+    SimServer, DEFAULT_TIMEOUT,
 };
 
 use engine::{Engine, Route};

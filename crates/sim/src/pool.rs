@@ -1,20 +1,26 @@
 //! The one place where the simulator meets the real decision code: a simulated balancer
-//! instance is a `switchyard_balance::Pool` plus one `switchyard_health::ActiveHealth`
-//! per server, fed with virtual time and seeded randomness.
+//! instance is a `switchyard_balance::Pool`, one `switchyard_health::ActiveHealth` per
+//! server and, with `[outlier]`, a `switchyard_health::OutlierDetector`, all fed with
+//! virtual time and seeded randomness.
 //!
-//! Simulated servers get synthetic addresses — server `i` is `10.x.y.z:80` with
-//! `x.y.z = i` — so a pick names its server index without a lookup. Each instance has its
-//! own RNG streams (picks, check jitter) derived from the scenario seed and its index.
+//! A server is up for the pool while its active checks say so (or there are none) and
+//! passive health has not ejected it — the same composition the runtime makes. Simulated
+//! servers get synthetic addresses — server `i` is `10.x.y.z:80` with `x.y.z = i` — so a
+//! pick names its server index without a lookup. Each instance has its own RNG streams
+//! (picks, check jitter) derived from the scenario seed and its index.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use switchyard_balance::{Algorithm, PickRequest, Picked, Pool, PoolSpec, ServerId, ServerSpec};
-use switchyard_health::{next_delay, ActiveConfig, ActiveHealth, HealthState, ProbeResult};
+use switchyard_health::{
+    next_delay, ActiveConfig, ActiveHealth, HealthState, OutlierConfig, OutlierDetector,
+    ProbeResult,
+};
 
-use crate::scenario::Scenario;
+use crate::scenario::{OutlierSpec, Scenario};
 use crate::Nanos;
 
 const BASE: u32 = 0x0a00_0000; // 10.0.0.0
@@ -25,13 +31,19 @@ pub struct Balancer {
     ids: Vec<ServerId>,
     names: Vec<String>,
     health: Vec<ActiveHealth>,
+    /// What active checks say (always true without them).
+    active_up: Vec<bool>,
+    outlier: Option<OutlierDetector>,
     pick_rng: SmallRng,
     check_rng: SmallRng,
     exclude: Vec<ServerId>,
 }
 
 /// A pick in flight: the pool counts it until it is finished or dropped.
-pub struct Ticket(Picked);
+pub struct Ticket {
+    picked: Picked,
+    server: usize,
+}
 
 /// Checks an algorithm name as `switchyard_balance` parses it.
 pub(crate) fn check_algorithm(name: &str) -> Result<(), String> {
@@ -71,6 +83,7 @@ impl Balancer {
             rise: h.rise,
             fall: h.fall,
         });
+        let n = sc.servers.len();
         let seed = sc.seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         Self {
             pool,
@@ -82,8 +95,13 @@ impl Balancer {
             names: sc.servers.iter().map(|s| s.name.clone()).collect(),
             health: config
                 .iter()
-                .flat_map(|c| sc.servers.iter().map(move |_| ActiveHealth::new(c)))
+                .flat_map(|c| (0..n).map(move |_| ActiveHealth::new(c)))
                 .collect(),
+            active_up: vec![sc.health.is_none(); n],
+            outlier: sc
+                .outlier
+                .as_ref()
+                .map(|o| OutlierDetector::new(outlier_config(o), n)),
             pick_rng: SmallRng::seed_from_u64(seed.wrapping_add(1)),
             check_rng: SmallRng::seed_from_u64(seed.wrapping_add(2)),
             exclude: Vec::new(),
@@ -97,11 +115,43 @@ impl Balancer {
             .extend(tried.iter().map(|&i| self.ids[i as usize]));
         let request = PickRequest::new().with_exclude(&self.exclude);
         let picked = self.pool.pick(&request, &mut self.pick_rng, now)?;
-        Some((index_of(picked.address()), Ticket(picked)))
+        let server = index_of(picked.address());
+        Some((server, Ticket { picked, server }))
     }
 
-    pub fn set_weight(&mut self, server: usize, weight: u32, now: Nanos) {
-        let _ = (self.pool.set_weight(&self.names[server], weight), now);
+    /// Reports an attempt's outcome to the pool (latency EWMA, in-flight count) and to
+    /// passive health. Returns when an ejection it caused ends, for the caller to
+    /// [`outlier_tick`](Self::outlier_tick) then.
+    pub fn finish(
+        &mut self,
+        ticket: Ticket,
+        success: bool,
+        latency: Nanos,
+        now: Nanos,
+    ) -> Option<Nanos> {
+        ticket
+            .picked
+            .finish(success, Duration::from_nanos(latency), now);
+        let ejection = self.outlier.as_mut()?.record(ticket.server, success, now)?;
+        self.publish(ejection.server, now);
+        Some(ejection.until)
+    }
+
+    /// Brings back the servers whose ejection has ended.
+    pub fn outlier_tick(&mut self, now: Nanos) {
+        let back = self
+            .outlier
+            .as_mut()
+            .map(|o| o.tick(now))
+            .unwrap_or_default();
+        for server in back {
+            self.publish(server, now);
+        }
+    }
+
+    pub fn set_weight(&mut self, server: usize, weight: u32) {
+        // The weight is in range (checked with the scenario), and the name exists.
+        let _ = self.pool.set_weight(&self.names[server], weight);
     }
 
     /// The jittered delay before this instance's next check of a server.
@@ -110,7 +160,7 @@ impl Balancer {
     }
 
     /// Feeds a check result to the server's rise/fall state machine and tells the pool
-    /// when the state changes.
+    /// when the state changes. A failure with zero latency was refused, else timed out.
     pub fn probe_result(&mut self, server: usize, ok: bool, latency: Nanos, now: Nanos) {
         let latency = Duration::from_nanos(latency);
         let result = if ok {
@@ -124,19 +174,31 @@ impl Balancer {
             return;
         };
         if let Some(t) = health.record(result, now) {
-            let _ = self
-                .pool
-                .set_health(&self.names[server], t.to == HealthState::Up, now);
+            self.active_up[server] = t.to == HealthState::Up;
+            self.publish(server, now);
         }
+    }
+
+    /// Tells the pool the composed health of a server.
+    fn publish(&mut self, server: usize, now: Nanos) {
+        let ejected = self.outlier.as_ref().is_some_and(|o| o.is_ejected(server));
+        let up = self.active_up[server] && !ejected;
+        // The name exists: the pool was built from the same list.
+        let _ = self.pool.set_health(&self.names[server], up, now);
     }
 }
 
-// === impl Ticket ===
-
-impl Ticket {
-    /// Reports the attempt's outcome to the pool (passive signals, latency EWMA).
-    pub fn finish(self, success: bool, latency: Nanos, now: Nanos) {
-        self.0.finish(success, Duration::from_nanos(latency), now);
+fn outlier_config(spec: &OutlierSpec) -> OutlierConfig {
+    let d = OutlierConfig::default();
+    OutlierConfig {
+        consecutive_failures: spec.consecutive_failures.unwrap_or(d.consecutive_failures),
+        base_ejection: spec
+            .base_ejection
+            .map_or(d.base_ejection, Duration::from_nanos),
+        max_ejection: spec
+            .max_ejection
+            .map_or(d.max_ejection, Duration::from_nanos),
+        max_ejection_percent: spec.max_ejection_percent.unwrap_or(d.max_ejection_percent),
     }
 }
 
@@ -146,7 +208,7 @@ fn address(index: usize) -> SocketAddr {
 
 fn index_of(addr: SocketAddr) -> usize {
     match addr.ip() {
-        std::net::IpAddr::V4(ip) => (u32::from(ip) - BASE) as usize,
-        std::net::IpAddr::V6(_) => unreachable!("simulated servers have IPv4 addresses"),
+        IpAddr::V4(ip) => (u32::from(ip) - BASE) as usize,
+        IpAddr::V6(_) => unreachable!("simulated servers have IPv4 addresses"),
     }
 }

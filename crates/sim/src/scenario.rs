@@ -40,6 +40,7 @@ pub struct Scenario {
     pub arrivals: Arrivals,
     pub service: Service,
     pub health: Option<HealthSpec>,
+    pub outlier: Option<OutlierSpec>,
     pub servers: Vec<SimServer>,
     /// Sorted by time (stable: same-time events keep file order).
     pub events: Vec<Event>,
@@ -98,6 +99,17 @@ pub struct HealthSpec {
     pub timeout: Nanos,
     pub rise: u32,
     pub fall: u32,
+}
+
+/// Passive health (`[outlier]`): each balancer instance ejects a server that fails
+/// `consecutive_failures` of its requests in a row. `None` fields take the health
+/// crate's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutlierSpec {
+    pub consecutive_failures: Option<u32>,
+    pub base_ejection: Option<Nanos>,
+    pub max_ejection: Option<Nanos>,
+    pub max_ejection_percent: Option<u8>,
 }
 
 /// One simulated server.
@@ -163,6 +175,8 @@ struct RawScenario {
     service: Spanned<RawService>,
     #[serde(default)]
     health: Option<Spanned<RawHealth>>,
+    #[serde(default)]
+    outlier: Option<Spanned<RawOutlier>>,
     #[serde(rename = "server")]
     servers: Spanned<Vec<Spanned<RawServer>>>,
     #[serde(rename = "event", default)]
@@ -209,6 +223,19 @@ struct RawHealth {
     rise: u32,
     #[serde(default = "default_fall")]
     fall: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutlier {
+    #[serde(default)]
+    consecutive_failures: Option<u32>,
+    #[serde(default)]
+    base_ejection: Option<Dur>,
+    #[serde(default)]
+    max_ejection: Option<Dur>,
+    #[serde(default)]
+    max_ejection_percent: Option<u8>,
 }
 
 #[derive(Deserialize)]
@@ -425,6 +452,7 @@ impl Checker<'_> {
             arrivals: self.arrivals(&raw.arrivals, dir)?,
             service: self.service(&raw.service)?,
             health: raw.health.as_ref().map(|h| self.health(h)).transpose()?,
+            outlier: raw.outlier.as_ref().map(|o| self.outlier(o)).transpose()?,
             servers,
             events,
             dns: raw.dns.as_ref().map(|d| self.dns(d)).transpose()?,
@@ -617,6 +645,25 @@ impl Checker<'_> {
             timeout: h.timeout.0,
             rise: h.rise,
             fall: h.fall,
+        })
+    }
+
+    fn outlier(&self, raw: &Spanned<RawOutlier>) -> Result<OutlierSpec, SimError> {
+        let o = raw.get_ref();
+        if o.max_ejection_percent.is_some_and(|p| p > 100) {
+            return self.err(
+                raw.span(),
+                "outlier: max_ejection_percent is a percentage: 0..=100",
+            );
+        }
+        if o.base_ejection.as_ref().is_some_and(|d| d.0 == 0) {
+            return self.err(raw.span(), "outlier: base_ejection must be greater than 0");
+        }
+        Ok(OutlierSpec {
+            consecutive_failures: o.consecutive_failures,
+            base_ejection: o.base_ejection.as_ref().map(|d| d.0),
+            max_ejection: o.max_ejection.as_ref().map(|d| d.0),
+            max_ejection_percent: o.max_ejection_percent,
         })
     }
 

@@ -1,0 +1,198 @@
+//! The request life cycle, pinned on tiny scenarios whose outcome can be worked out by
+//! hand: timeouts, retries, crashes, DNS caching, several balancers, warm-up.
+
+use switchyard_sim::{run, Report, RunReport, Scenario};
+
+fn report(text: &str) -> Report {
+    run(&Scenario::parse(text).expect("parses"), false).expect("runs")
+}
+
+fn only(report: &Report) -> &RunReport {
+    report.runs.last().expect("a run")
+}
+
+#[test]
+fn timed_out_requests_fail_but_still_occupy_the_server() {
+    // One request per second, each needing 2 s of a one-at-a-time server, 1 s timeout:
+    // the first is served past its deadline, and the queue only grows.
+    let r = report(
+        r#"duration = "10s"
+           algorithms = ["round_robin"]
+           timeout = "1s"
+           arrivals = { process = "constant", rate = 1.0 }
+           service = { distribution = "constant", mean = "2s" }
+           [[server]]
+           name = "a""#,
+    );
+    let run = only(&r);
+    assert_eq!(
+        (run.completed, run.errors),
+        (0, 9),
+        "arrivals at 1..9 s all time out"
+    );
+    assert!(
+        run.load_mean[0] > 2.0,
+        "the server keeps working on abandoned requests: {:?}",
+        run.load_mean
+    );
+}
+
+#[test]
+fn refused_attempts_are_retried_on_a_server_not_tried_yet() {
+    let text = r#"duration = "10s"
+           algorithms = ["round_robin", "least_connections", "random", "power_of_two"]
+           dead_server = "refuse"
+           retries = 1
+           arrivals = { process = "constant", rate = 10.0 }
+           service = { distribution = "constant", mean = "10ms" }
+           [[server]]
+           name = "a"
+           [[server]]
+           name = "b"
+           [[event]]
+           at = "0s"
+           kill = "a""#;
+    for run in &report(text).runs {
+        assert_eq!((run.completed, run.errors), (99, 0), "{}", run.name);
+    }
+    let no_retry = report(&text.replace("retries = 1", "retries = 0"));
+    let rr = no_retry.run("round_robin").expect("run");
+    // Arrivals at 0.1 .. 9.9 s; the rotation starts at the dead server: 50 of the 99 fail.
+    assert_eq!(
+        (rr.completed, rr.errors),
+        (49, 50),
+        "every other request hits the dead server"
+    );
+}
+
+#[test]
+fn a_crash_resets_requests_in_service_and_revival_restores_service() {
+    let r = report(
+        r#"duration = "20s"
+           algorithms = ["round_robin"]
+           dead_server = "refuse"
+           arrivals = { process = "constant", rate = 1.0 }
+           service = { distribution = "constant", mean = "500ms" }
+           [[server]]
+           name = "a"
+           [[event]]
+           at = "5.2s"
+           kill = "a"
+           [[event]]
+           at = "10.5s"
+           revive = "a""#,
+    );
+    let run = only(&r);
+    // Arrivals at 1..19 s: the one at 5 s is reset at 5.2 s; 6..10 s are refused.
+    assert_eq!((run.completed, run.errors), (13, 6));
+}
+
+#[test]
+fn a_caching_resolver_sends_all_its_clients_to_one_server_for_the_ttl() {
+    let r = report(
+        r#"duration = "100s"
+           algorithms = ["round_robin"]
+           arrivals = { process = "poisson", rate = 20.0 }
+           service = { distribution = "constant", mean = "1ms" }
+           [dns]
+           resolvers = 1
+           ttl = "60s"
+           [[server]]
+           name = "a"
+           [[server]]
+           name = "b"
+           [[server]]
+           name = "c""#,
+    );
+    let share = &only(&r).share;
+    // One answer for [0, 60 s), the next for [60 s, 100 s); the third server never.
+    assert!(
+        (share[0] - 0.6).abs() < 0.03 && (share[1] - 0.4).abs() < 0.03,
+        "{share:?}"
+    );
+    assert_eq!(share[2], 0.0);
+}
+
+#[test]
+fn warmup_requests_are_served_but_not_counted() {
+    let text = r#"duration = "10s"
+           warmup = "4s"
+           algorithms = ["round_robin"]
+           arrivals = { process = "constant", rate = 10.0 }
+           service = { distribution = "constant", mean = "1ms" }
+           [[server]]
+           name = "a""#;
+    let run = only(&report(text)).clone();
+    assert_eq!(run.completed, 60, "arrivals at 4.0 .. 9.9 s");
+    assert!((run.arrival_rate - 10.0).abs() < 1e-9);
+}
+
+#[test]
+fn each_balancer_instance_keeps_its_own_round_robin_position() {
+    // Two instances each rotating over two servers, requests split between them at random:
+    // shares stay even, but consecutive requests no longer alternate strictly, so a
+    // one-at-a-time server sometimes queues where a single balancer would never queue it.
+    let text = r#"duration = "200s"
+           algorithms = ["round_robin"]
+           balancers = 1
+           arrivals = { process = "constant", rate = 10.0 }
+           service = { distribution = "constant", mean = "150ms" }
+           [[server]]
+           name = "a"
+           [[server]]
+           name = "b""#;
+    let one = only(&report(text)).clone();
+    let two = only(&report(&text.replace("balancers = 1", "balancers = 2"))).clone();
+    assert!(
+        (one.latency_ms.max - 150.0).abs() < 1.0,
+        "alternating: never a wait"
+    );
+    assert!(
+        two.latency_ms.max > 190.0,
+        "two instances collide: {:?}",
+        two.latency_ms
+    );
+    assert!(
+        two.share.iter().all(|s| (s - 0.5).abs() < 0.05),
+        "{:?}",
+        two.share
+    );
+}
+
+#[test]
+fn passive_health_ejects_a_server_that_keeps_failing_and_retries_it_later() {
+    let text = r#"duration = "100s"
+           algorithms = ["round_robin"]
+           dead_server = "refuse"
+           arrivals = { process = "constant", rate = 10.0 }
+           service = { distribution = "constant", mean = "10ms" }
+           [outlier]
+           consecutive_failures = 3
+           base_ejection = "10s"
+           max_ejection = "40s"
+           [[server]]
+           name = "a"
+           [[server]]
+           name = "b"
+           [[event]]
+           at = "0s"
+           kill = "a""#;
+    let ejecting = only(&report(text)).clone();
+    // 3 failures, out 10 s, 3 failures, out 20 s, 3, out 30 s, 3, out 40 s (the cap)...
+    assert!(
+        ejecting.errors >= 9 && ejecting.errors <= 15,
+        "errors {}",
+        ejecting.errors
+    );
+    let without = text
+        .replace("[outlier]", "")
+        .replace("consecutive_failures = 3", "");
+    let without = without
+        .replace("base_ejection = \"10s\"", "")
+        .replace("max_ejection = \"40s\"", "");
+    let blind = only(&report(&without)).clone();
+    assert_eq!(
+        blind.errors, 500,
+        "every other request of 0.1 .. 99.9 s hits the dead server"
+    );
+}
