@@ -204,3 +204,22 @@ fn three_of_five_killed_overloads_the_survivors_unless_sized_for_n_minus_2() {
         assert_eq!(get(&sized, name).dropped, 0, "{name} at 35/s");
     }
 }
+
+#[test]
+fn many_balancers_give_least_connections_only_partial_information() {
+    let many = run_file("many-balancers.toml", &[]);
+    let one = run_file("many-balancers.toml", &[("balancers = 8", "balancers = 1")]);
+    let p99 = |r: &Report, name: &str| get(r, name).latency_ms.p99;
+    for name in ["least_connections", "power_of_two"] {
+        assert!(
+            p99(&many, name) > 1.3 * p99(&one, name),
+            "{name}: {} vs {}",
+            p99(&many, name),
+            p99(&one, name)
+        );
+        assert!(
+            p99(&many, name) < p99(&many, "round_robin"),
+            "{name} still beats round_robin"
+        );
+    }
+}
