@@ -10,9 +10,10 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+use crate::histogram::{AtomicHistogram, LatencyHistogram};
 use crate::Nanos;
 
-/// Live counters of one server.
+/// Live counters of one server: load, totals, failure run, latency EWMA and histogram.
 #[derive(Debug, Default)]
 pub struct ServerStats {
     in_flight: AtomicU64,
@@ -24,6 +25,10 @@ pub struct ServerStats {
     ewma_stamp: AtomicU64,
     /// Latency samples seen (0: no estimate yet).
     ewma_samples: AtomicU64,
+    /// Failures since the last success: passive health reads it to eject outliers.
+    consecutive_failures: AtomicU64,
+    /// Every finished request's latency, for percentiles in the admin API and metrics.
+    latency: AtomicHistogram,
 }
 
 // === impl ServerStats ===
@@ -46,6 +51,21 @@ impl ServerStats {
     /// Requests that finished with `success == false`.
     pub fn failures_total(&self) -> u64 {
         self.failures_total.load(Relaxed)
+    }
+
+    /// Failures since the last success, for outlier ejection.
+    pub fn consecutive_failures(&self) -> u64 {
+        self.consecutive_failures.load(Relaxed)
+    }
+
+    /// Starts a new failure run (the outlier detector has consumed this one).
+    pub fn reset_consecutive_failures(&self) {
+        self.consecutive_failures.store(0, Relaxed);
+    }
+
+    /// A copy of the latency histogram of finished requests.
+    pub fn latency_histogram(&self) -> LatencyHistogram {
+        self.latency.snapshot()
     }
 
     /// Latency samples fed into the EWMA.
@@ -81,8 +101,15 @@ impl ServerStats {
     /// weight `1 - exp(-elapsed / decay)`.
     pub fn record(&self, success: bool, latency: Duration, now: Nanos, decay: Duration) {
         self.requests_total.fetch_add(1, Relaxed);
-        if !success {
+        self.latency.observe(latency);
+        if success {
+            // Only write when there is a run to end: keeps the line shared while healthy.
+            if self.consecutive_failures.load(Relaxed) != 0 {
+                self.consecutive_failures.store(0, Relaxed);
+            }
+        } else {
             self.failures_total.fetch_add(1, Relaxed);
+            self.consecutive_failures.fetch_add(1, Relaxed);
         }
         let rtt = latency.as_nanos() as f64;
         let first = self.ewma_samples.fetch_add(1, Relaxed) == 0;
@@ -151,5 +178,20 @@ mod tests {
         let later = s.latency_ewma(10_000 * MS, DECAY).unwrap().as_secs_f64() * 1e3;
         assert!((later - 50.0 / std::f64::consts::E).abs() < 0.01, "{later}");
         assert_eq!(s.failures_total(), 1);
+    }
+
+    #[test]
+    fn consecutive_failures_reset_on_success() {
+        let s = ServerStats::new();
+        let ms = Duration::from_millis(1);
+        s.record(false, ms, 0, DECAY);
+        s.record(false, ms, 1, DECAY);
+        assert_eq!(s.consecutive_failures(), 2);
+        s.record(true, ms, 2, DECAY);
+        assert_eq!(s.consecutive_failures(), 0);
+        s.record(false, ms, 3, DECAY);
+        s.reset_consecutive_failures();
+        assert_eq!((s.consecutive_failures(), s.failures_total()), (0, 3));
+        assert_eq!(s.latency_histogram().count(), 4);
     }
 }
