@@ -1,3 +1,276 @@
-//! Wiring: publishes configuration snapshots, runs background tasks (health checks,
-//! anycast), reloads and shuts down.
+//! Wiring: builds pools from the configuration model, runs health checks, binds the
+//! listeners and hands their sockets to the data planes, applies reloads, shuts down.
+//!
+//! Startup is a reload from an empty configuration: [`Runtime::start`] creates an empty
+//! runtime and applies the first configuration through the same [`Runtime::apply`] that
+//! `SIGHUP` and `POST /api/v1/reload` use, so the reload path runs on every start.
+
+mod control;
+mod health_task;
+mod listeners;
+mod metrics;
+mod outlier_task;
+pub mod pools;
 pub mod probe;
+mod signals;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use switchyard_config as config;
+use tokio_util::sync::CancellationToken;
+
+pub use control::RuntimeControl;
+pub use health_task::COUNTERS as HEALTH_COUNTERS;
+pub use pools::PoolRuntime;
+
+/// Why the runtime could not apply a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("pool {0}: {1}")]
+    Pool(String, String),
+    #[error("listener {name}: cannot listen on {addr}: {source}")]
+    Bind {
+        name: String,
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("listener {0}: {1}")]
+    Listener(String, String),
+    #[error("admin API: cannot listen on {addr}: {source}")]
+    Admin {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Config(String),
+}
+
+/// The running system.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    /// The file reloads read, when there is one (`switchyard demo` has a generated one).
+    config_path: Option<PathBuf>,
+    /// The configuration being served.
+    config: ArcSwap<config::Config>,
+    /// Pools by name; each lives across reloads.
+    pools: ArcSwap<HashMap<String, Arc<PoolRuntime>>>,
+    /// Bound listeners and their data planes.
+    listeners: Mutex<listeners::ListenerSet>,
+    /// One reload at a time.
+    reload_lock: tokio::sync::Mutex<()>,
+    /// Cancelled at shutdown: every task stops accepting.
+    shutdown: CancellationToken,
+    /// Whether the process is shutting down (readiness answers 503).
+    stopping: AtomicBool,
+    /// The access log every HTTP listener writes to, with the settings it was opened with.
+    access_log: Mutex<(config::AccessLog, switchyard_http::AccessLogger)>,
+    reloads_ok: AtomicU64,
+    reloads_failed: AtomicU64,
+}
+
+/// What a reload changed, for the log and the API.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ReloadSummary {
+    pub pools_added: Vec<String>,
+    pub pools_removed: Vec<String>,
+    pub pools_changed: Vec<String>,
+    pub listeners_added: Vec<String>,
+    pub listeners_removed: Vec<String>,
+    pub listeners_rebound: Vec<String>,
+}
+
+// === impl Runtime ===
+
+impl Runtime {
+    /// Starts with `config`: an empty runtime, then the first reload.
+    pub async fn start(
+        config: config::Config,
+        config_path: Option<PathBuf>,
+    ) -> Result<Runtime, RuntimeError> {
+        let runtime = Runtime {
+            inner: Arc::new(Inner {
+                config_path,
+                config: ArcSwap::from_pointee(config::Config::default()),
+                pools: ArcSwap::from_pointee(HashMap::new()),
+                listeners: Mutex::new(listeners::ListenerSet::default()),
+                reload_lock: tokio::sync::Mutex::new(()),
+                shutdown: CancellationToken::new(),
+                stopping: AtomicBool::new(false),
+                access_log: Mutex::new((
+                    config::AccessLog::default(),
+                    switchyard_http::AccessLogger::off(),
+                )),
+                reloads_ok: AtomicU64::new(0),
+                reloads_failed: AtomicU64::new(0),
+            }),
+        };
+        runtime.apply(config).await?;
+        Ok(runtime)
+    }
+
+    /// The configuration being served.
+    pub fn config(&self) -> Arc<config::Config> {
+        self.inner.config.load_full()
+    }
+
+    /// The pools by name.
+    pub fn pools(&self) -> Arc<HashMap<String, Arc<PoolRuntime>>> {
+        self.inner.pools.load_full()
+    }
+
+    /// The file reloads read.
+    pub fn config_path(&self) -> Option<&Path> {
+        self.inner.config_path.as_deref()
+    }
+
+    /// Reads the configuration file again and applies it; on any error the running
+    /// configuration stays and the errors are returned (one per line, located).
+    pub async fn reload_from_file(&self) -> Result<ReloadSummary, Vec<String>> {
+        let Some(path) = self.inner.config_path.clone() else {
+            return Err(vec![
+                "this runtime was started without a configuration file".into(),
+            ]);
+        };
+        let loaded = tokio::task::spawn_blocking(move || config::load(&path))
+            .await
+            .map_err(|e| vec![format!("reload task failed: {e}")])?;
+        let result = match loaded {
+            Ok(new) => self.apply(new).await.map_err(|e| vec![e.to_string()]),
+            Err(errors) => Err(errors.0.iter().map(|e| e.to_string()).collect()),
+        };
+        match &result {
+            Ok(summary) => {
+                self.inner.reloads_ok.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(?summary, "configuration reloaded");
+            }
+            Err(errors) => {
+                self.inner.reloads_failed.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(
+                    "reload failed, the running configuration keeps serving:\n{}",
+                    errors.join("\n")
+                );
+            }
+        }
+        result
+    }
+
+    /// Applies `new` on top of what runs now.
+    pub async fn apply(&self, new: config::Config) -> Result<ReloadSummary, RuntimeError> {
+        let _one_at_a_time = self.inner.reload_lock.lock().await;
+        let old = self.inner.config.load_full();
+        let mut summary = ReloadSummary::default();
+        let pools = self.apply_pools(&old, &new, &mut summary)?;
+        let bound = {
+            let set = self.inner.listeners.lock().expect("listener lock");
+            set.plan(&new, &mut summary)
+        };
+        let prepared = listeners::bind_all(bound).await?;
+        let access_log = self.access_log(&new.global.access_log).await?;
+        {
+            let mut set = self.inner.listeners.lock().expect("listener lock");
+            set.commit(&new, prepared, &pools, &access_log, &self.inner.shutdown)?;
+        }
+        // Pools no longer referenced stop their checks once listeners moved off them.
+        for name in &summary.pools_removed {
+            if let Some(pool) = self.inner.pools.load().get(name) {
+                pool.stop();
+            }
+        }
+        self.inner.pools.store(Arc::new(pools));
+        self.inner.config.store(Arc::new(new));
+        Ok(summary)
+    }
+
+    /// The access logger for `wanted`, reopened only when its settings changed.
+    async fn access_log(
+        &self,
+        wanted: &config::AccessLog,
+    ) -> Result<switchyard_http::AccessLogger, RuntimeError> {
+        {
+            let current = self.inner.access_log.lock().expect("access log lock");
+            if &current.0 == wanted {
+                return Ok(current.1.clone());
+            }
+        }
+        let logger = switchyard_http::AccessLogger::start(wanted)
+            .await
+            .map_err(|e| RuntimeError::Config(format!("access_log {:?}: {e}", wanted.target)))?;
+        *self.inner.access_log.lock().expect("access log lock") = (wanted.clone(), logger.clone());
+        Ok(logger)
+    }
+
+    fn apply_pools(
+        &self,
+        old: &config::Config,
+        new: &config::Config,
+        summary: &mut ReloadSummary,
+    ) -> Result<HashMap<String, Arc<PoolRuntime>>, RuntimeError> {
+        let current = self.inner.pools.load();
+        let mut next = HashMap::new();
+        for cfg in &new.pools {
+            match current.get(&cfg.name) {
+                Some(existing) => {
+                    if old.pool(&cfg.name) != Some(cfg) {
+                        existing.update(cfg)?;
+                        summary.pools_changed.push(cfg.name.clone());
+                    }
+                    next.insert(cfg.name.clone(), existing.clone());
+                }
+                None => {
+                    next.insert(
+                        cfg.name.clone(),
+                        PoolRuntime::start(cfg, &self.inner.shutdown)?,
+                    );
+                    summary.pools_added.push(cfg.name.clone());
+                }
+            }
+        }
+        summary.pools_removed = current
+            .keys()
+            .filter(|n| !next.contains_key(*n))
+            .cloned()
+            .collect();
+        Ok(next)
+    }
+
+    /// Ready once every listener is bound and every pool has had its first health
+    /// round; never while shutting down.
+    pub fn ready(&self) -> bool {
+        !self.inner.stopping.load(Ordering::Relaxed)
+            && self
+                .inner
+                .pools
+                .load()
+                .values()
+                .all(|p| p.first_round_done())
+    }
+
+    /// Graceful shutdown: readiness goes false, listeners stop accepting, work in flight
+    /// finishes for up to `global.shutdown_timeout`, then everything stops.
+    pub async fn shutdown(&self) {
+        self.inner.stopping.store(true, Ordering::Relaxed);
+        let timeout = self.config().global.shutdown_timeout;
+        tracing::info!(timeout = ?timeout, "shutting down: no new connections, waiting for work in flight");
+        let drained = {
+            let set = self.inner.listeners.lock().expect("listener lock");
+            set.stop_accepting()
+        };
+        if tokio::time::timeout(timeout, drained).await.is_err() {
+            tracing::warn!("shutdown_timeout passed with work still in flight; closing it");
+        }
+        self.inner.shutdown.cancel();
+    }
+
+    /// Serves until SIGTERM or SIGINT, reloading on SIGHUP.
+    pub async fn run_until_signalled(&self) -> std::io::Result<()> {
+        signals::run(self).await
+    }
+}

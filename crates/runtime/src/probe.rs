@@ -58,6 +58,27 @@ enum Conn {
 // === impl Probe ===
 
 impl Probe {
+    /// The probe a pool's `[pool.health]` asks for (`none` has no probe: callers skip it).
+    pub fn from_config(health: &switchyard_config::Health) -> Probe {
+        use switchyard_config::CheckKind;
+        match health.check {
+            CheckKind::Tcp | CheckKind::None => Probe::Tcp,
+            CheckKind::Http => Probe::Http(Arc::new(HttpProbe {
+                method: http::Method::from_bytes(health.method.as_bytes())
+                    .unwrap_or(http::Method::GET),
+                path: health.path.clone(),
+                host: health.host.clone(),
+                expect_status: health.expect_status.clone(),
+                expect_body: health.expect_body.clone(),
+                tls: health.tls.then(|| insecure_tls(&[b"http/1.1"])),
+            })),
+            CheckKind::Grpc => Probe::Grpc(Arc::new(GrpcProbe {
+                service: health.service.clone(),
+                tls: health.tls.then(|| insecure_tls(&[b"h2"])),
+            })),
+        }
+    }
+
     /// Runs the probe against `addr`, never longer than `timeout`.
     pub async fn check(&self, addr: SocketAddr, timeout: Duration) -> ProbeResult {
         let start = Instant::now();

@@ -1,0 +1,412 @@
+//! Listeners: bind sockets, run each protocol's data plane on them, and keep them across
+//! reloads.
+//!
+//! A reload first binds every new socket (so a port in use fails the reload before
+//! anything changed), then builds every listener's new state, and only then publishes:
+//! kept listeners get their new state swapped in (their sockets and counters stay),
+//! rebound ones start on the new socket while the old one drains, removed ones stop
+//! accepting and let their work finish.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use switchyard_balance::Pool;
+use switchyard_config as config;
+use switchyard_dns as dns;
+use switchyard_http as http;
+use switchyard_l4 as l4;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::pools::PoolRuntime;
+use crate::{ReloadSummary, RuntimeError};
+
+/// The listeners that run now.
+#[derive(Default)]
+pub(crate) struct ListenerSet {
+    running: HashMap<String, Running>,
+}
+
+/// One listener at work.
+pub(crate) struct Running {
+    pub config: config::Listener,
+    pub plane: Plane,
+    cancel: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+/// A data plane's shared state and counters.
+pub(crate) enum Plane {
+    Http {
+        state: Arc<ArcSwap<http::State>>,
+        shared: http::Shared,
+    },
+    L4 {
+        state: Arc<ArcSwap<l4::State>>,
+    },
+    Dns {
+        state: Arc<ArcSwap<dns::DnsListenerState>>,
+        stats: Arc<dns::DnsStats>,
+    },
+}
+
+/// Sockets bound for the listeners a reload adds or moves.
+pub(crate) struct Bound {
+    sockets: Vec<(String, Sockets)>,
+}
+
+/// The sockets a protocol needs.
+enum Sockets {
+    Tcp(TcpListener),
+    Udp(UdpSocket),
+    Dns(UdpSocket, TcpListener),
+}
+
+impl Sockets {
+    fn describe(&self) -> &'static str {
+        match self {
+            Sockets::Tcp(_) => "tcp",
+            Sockets::Udp(_) => "udp",
+            Sockets::Dns(..) => "udp+tcp",
+        }
+    }
+}
+
+/// What to bind: listener name, protocol, address.
+pub(crate) struct Plan {
+    to_bind: Vec<config::Listener>,
+}
+
+// === impl ListenerSet ===
+
+impl ListenerSet {
+    /// Decides which listeners need new sockets.
+    pub fn plan(&self, new: &config::Config, summary: &mut ReloadSummary) -> Plan {
+        let mut to_bind = Vec::new();
+        for listener in &new.listeners {
+            match self.running.get(&listener.name) {
+                Some(running) if same_socket(&running.config, listener) => {}
+                Some(_) => {
+                    summary.listeners_rebound.push(listener.name.clone());
+                    to_bind.push(listener.clone());
+                }
+                None => {
+                    summary.listeners_added.push(listener.name.clone());
+                    to_bind.push(listener.clone());
+                }
+            }
+        }
+        summary.listeners_removed = self
+            .running
+            .keys()
+            .filter(|name| new.listener(name).is_none())
+            .cloned()
+            .collect();
+        Plan { to_bind }
+    }
+
+    /// Builds every listener's state and publishes the whole set.
+    pub fn commit(
+        &mut self,
+        new: &config::Config,
+        mut bound: Bound,
+        pools: &HashMap<String, Arc<PoolRuntime>>,
+        access_log: &http::AccessLogger,
+        shutdown: &CancellationToken,
+    ) -> Result<(), RuntimeError> {
+        let pools: HashMap<String, Arc<Pool>> = pools
+            .iter()
+            .map(|(name, p)| (name.clone(), p.pool.clone()))
+            .collect();
+        // Build first: a failure here changes nothing.
+        let mut built = Vec::new();
+        for listener in &new.listeners {
+            let shared = match self.running.get(&listener.name).map(|r| &r.plane) {
+                Some(Plane::Http { shared, .. }) => http::Shared {
+                    stats: shared.stats.clone(),
+                    access_log: access_log.clone(),
+                },
+                _ => http::Shared::new(access_log.clone()),
+            };
+            built.push((listener, State::build(listener, new, &pools, shared)?));
+        }
+        for (listener, state) in built {
+            match bound.take(&listener.name) {
+                Some(sockets) => {
+                    let dns_stats = match self.running.get(&listener.name).map(|r| &r.plane) {
+                        Some(Plane::Dns { stats, .. }) => Some(stats.clone()),
+                        _ => None,
+                    };
+                    let running =
+                        start(listener, state, sockets, dns_stats, shutdown.child_token())?;
+                    if let Some(old) = self.running.insert(listener.name.clone(), running) {
+                        old.stop();
+                    }
+                }
+                None => {
+                    let running = self
+                        .running
+                        .get_mut(&listener.name)
+                        .expect("planned as kept");
+                    running.swap(state);
+                    running.config = listener.clone();
+                }
+            }
+        }
+        let removed: Vec<String> = self
+            .running
+            .keys()
+            .filter(|name| new.listener(name).is_none())
+            .cloned()
+            .collect();
+        for name in removed {
+            if let Some(old) = self.running.remove(&name) {
+                tracing::info!(listener = %name, "listener removed: no longer accepting, letting work in flight finish");
+                old.stop();
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops accepting everywhere; the future completes when every listener's work in
+    /// flight has finished.
+    pub fn stop_accepting(&self) -> impl std::future::Future<Output = ()> + use<> {
+        let mut tasks = Vec::new();
+        for running in self.running.values() {
+            running.cancel.cancel();
+        }
+        for running in self.running.values() {
+            tasks.push(running.task_done());
+        }
+        async move {
+            for task in tasks {
+                task.await;
+            }
+        }
+    }
+
+    /// The running listeners, for the admin API and metrics.
+    pub fn iter(&self) -> impl Iterator<Item = &Running> {
+        self.running.values()
+    }
+}
+
+/// Whether a kept listener can keep its socket.
+fn same_socket(old: &config::Listener, new: &config::Listener) -> bool {
+    old.listen == new.listen && protocol(old) == protocol(new)
+}
+
+/// The protocol name of a listener, as configured.
+pub(crate) fn protocol(listener: &config::Listener) -> &'static str {
+    match listener.kind {
+        config::ListenerKind::Http { .. } => "http",
+        config::ListenerKind::Https { .. } => "https",
+        config::ListenerKind::Tcp { .. } => "tcp",
+        config::ListenerKind::Udp { .. } => "udp",
+        config::ListenerKind::Tls { .. } => "tls",
+        config::ListenerKind::Dns { .. } => "dns",
+    }
+}
+
+// === impl Bound ===
+
+impl Bound {
+    fn take(&mut self, name: &str) -> Option<Sockets> {
+        let at = self.sockets.iter().position(|(n, _)| n == name)?;
+        Some(self.sockets.swap_remove(at).1)
+    }
+}
+
+/// Binds every socket of `plan`; the first failure fails the reload.
+pub(crate) async fn bind_all(plan: Plan) -> Result<Bound, RuntimeError> {
+    let mut sockets = Vec::new();
+    for listener in plan.to_bind {
+        let bind_error = |source| RuntimeError::Bind {
+            name: listener.name.clone(),
+            addr: listener.listen,
+            source,
+        };
+        let socket = match listener.kind {
+            config::ListenerKind::Udp { .. } => {
+                Sockets::Udp(bind_udp(listener.listen).map_err(bind_error)?)
+            }
+            config::ListenerKind::Dns { .. } => {
+                let udp = bind_udp(listener.listen).map_err(bind_error)?;
+                let tcp = bind_tcp(listener.listen).map_err(bind_error)?;
+                Sockets::Dns(udp, tcp)
+            }
+            _ => Sockets::Tcp(bind_tcp(listener.listen).map_err(bind_error)?),
+        };
+        sockets.push((listener.name.clone(), socket));
+    }
+    Ok(Bound { sockets })
+}
+
+/// A listening TCP socket with `SO_REUSEADDR` (restarts do not wait for TIME_WAIT) and a
+/// deep accept backlog.
+pub(crate) fn bind_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(4096)?;
+    TcpListener::from_std(socket.into())
+}
+
+pub(crate) fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::DGRAM,
+        None,
+    )?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
+// === impl Running ===
+
+/// A freshly built data-plane state, not yet published.
+enum State {
+    Http(http::State, http::Shared),
+    L4(l4::State),
+    Dns(dns::DnsListenerState),
+}
+
+impl State {
+    fn build(
+        listener: &config::Listener,
+        config: &config::Config,
+        pools: &HashMap<String, Arc<Pool>>,
+        shared: http::Shared,
+    ) -> Result<State, RuntimeError> {
+        let fail = |e: &dyn std::fmt::Display| {
+            RuntimeError::Listener(listener.name.clone(), e.to_string())
+        };
+        match &listener.kind {
+            config::ListenerKind::Http { .. } | config::ListenerKind::Https { .. } => {
+                let state =
+                    http::State::build(listener, config, pools, &shared).map_err(|e| fail(&e))?;
+                Ok(State::Http(state, shared))
+            }
+            config::ListenerKind::Tcp { .. }
+            | config::ListenerKind::Udp { .. }
+            | config::ListenerKind::Tls { .. } => Ok(State::L4(
+                l4::State::build(listener, pools, &config.pools).map_err(|e| fail(&e))?,
+            )),
+            config::ListenerKind::Dns { .. } => Ok(State::Dns(
+                dns::DnsListenerState::build(listener, config, pools).map_err(|e| fail(&e))?,
+            )),
+        }
+    }
+}
+
+/// Starts a data plane on its sockets.
+fn start(
+    listener: &config::Listener,
+    state: State,
+    sockets: Sockets,
+    dns_stats: Option<Arc<dns::DnsStats>>,
+    cancel: CancellationToken,
+) -> Result<Running, RuntimeError> {
+    let name = listener.name.clone();
+    let (plane, task) = match (state, sockets) {
+        (State::Http(state, shared), Sockets::Tcp(tcp)) => {
+            let state = Arc::new(ArcSwap::from_pointee(state));
+            let (s, c, n) = (state.clone(), cancel.clone(), name.clone());
+            let task = tokio::spawn(async move {
+                if let Err(e) = http::serve(tcp, s, c).await {
+                    tracing::error!(listener = %n, error = %e, "listener stopped");
+                }
+            });
+            (Plane::Http { state, shared }, task)
+        }
+        (State::L4(state), Sockets::Tcp(tcp)) => {
+            let state = Arc::new(ArcSwap::from_pointee(state));
+            let task = tokio::spawn(l4::serve_tcp(tcp, state.clone(), cancel.clone()));
+            (Plane::L4 { state }, task)
+        }
+        (State::L4(state), Sockets::Udp(udp)) => {
+            let state = Arc::new(ArcSwap::from_pointee(state));
+            let task = tokio::spawn(l4::serve_udp(udp, state.clone(), cancel.clone()));
+            (Plane::L4 { state }, task)
+        }
+        (State::Dns(state), Sockets::Dns(udp, tcp)) => {
+            let state = Arc::new(ArcSwap::from_pointee(state));
+            let stats = dns_stats.unwrap_or_default();
+            let task = tokio::spawn(dns::serve(
+                udp,
+                tcp,
+                state.clone(),
+                stats.clone(),
+                cancel.clone(),
+            ));
+            (Plane::Dns { state, stats }, task)
+        }
+        (_, sockets) => {
+            return Err(RuntimeError::Listener(
+                name,
+                format!("a {} socket does not fit this protocol", sockets.describe()),
+            ))
+        }
+    };
+    tracing::info!(listener = %listener.name, protocol = protocol(listener), listen = %listener.listen, "listening");
+    Ok(Running {
+        config: listener.clone(),
+        plane,
+        cancel,
+        task,
+    })
+}
+
+impl Running {
+    /// Publishes a new state; work in flight keeps the one it started with.
+    fn swap(&mut self, state: State) {
+        match (&mut self.plane, state) {
+            (
+                Plane::Http {
+                    state: current,
+                    shared,
+                },
+                State::Http(new, new_shared),
+            ) => {
+                current.store(Arc::new(new));
+                *shared = new_shared;
+            }
+            (Plane::L4 { state: current }, State::L4(new)) => current.store(Arc::new(new)),
+            (Plane::Dns { state: current, .. }, State::Dns(new)) => current.store(Arc::new(new)),
+            _ => {
+                tracing::error!(listener = %self.config.name, "a kept listener changed protocol; not swapped")
+            }
+        }
+    }
+
+    /// Stops accepting; work in flight finishes in the background.
+    fn stop(self) {
+        self.cancel.cancel();
+    }
+
+    fn task_done(&self) -> impl std::future::Future<Output = ()> + use<> {
+        let cancel = self.cancel.clone();
+        let handle = self.task.abort_handle();
+        async move {
+            cancel.cancelled().await;
+            while !handle.is_finished() {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    }
+}

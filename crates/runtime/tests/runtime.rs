@@ -1,0 +1,296 @@
+//! The runtime end to end: real backends, real sockets, real health checks.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use support::{client, config, free_port, get, wait_for, Flip};
+use switchyard_balance::ServerState;
+use switchyard_runtime::Runtime;
+
+const INTERVAL_MS: u64 = 200;
+const TIMEOUT_MS: u64 = 100;
+const RISE: u64 = 2;
+const FALL: u64 = 2;
+
+fn pool_toml(name: &str, servers: &[&Flip], extra: &str) -> String {
+    let mut s = format!(
+        "[[pool]]\nname = \"{name}\"\nalgorithm = \"round_robin\"\n{extra}\n\
+         [pool.health]\ncheck = \"http\"\npath = \"/health\"\ninterval = \"{INTERVAL_MS}ms\"\n\
+         timeout = \"{TIMEOUT_MS}ms\"\nrise = {RISE}\nfall = {FALL}\n"
+    );
+    for server in servers {
+        s += &format!(
+            "[[pool.server]]\nname = \"{}\"\naddress = \"{}\"\n",
+            server.name, server.addr
+        );
+    }
+    s
+}
+
+fn http_listener(port: u16, pool: &str) -> String {
+    format!("[[listener]]\nname = \"web\"\nprotocol = \"http\"\nlisten = \"127.0.0.1:{port}\"\npool = \"{pool}\"\n")
+}
+
+async fn ready(runtime: &Runtime) {
+    assert!(
+        wait_for(Duration::from_secs(5), || async { runtime.ready() })
+            .await
+            .is_some(),
+        "never ready"
+    );
+}
+
+fn state(runtime: &Runtime, pool: &str, server: &str) -> Option<ServerState> {
+    runtime.pools().get(pool)?.pool.state_of(server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traffic_reaches_every_healthy_server() {
+    let (a, b, c) = (
+        Flip::start("a").await,
+        Flip::start("b").await,
+        Flip::start("c").await,
+    );
+    let port = free_port();
+    let text = pool_toml("app", &[&a, &b, &c], "") + &http_listener(port, "app");
+    let runtime = Runtime::start(config(&text), None).await.unwrap();
+    ready(&runtime).await;
+    let http = client();
+    let mut names = std::collections::BTreeSet::new();
+    for _ in 0..9 {
+        let (status, body) = get(&http, &format!("http://127.0.0.1:{port}/"))
+            .await
+            .unwrap();
+        assert_eq!(status, 200);
+        names.insert(body);
+    }
+    assert_eq!(names.into_iter().collect::<Vec<_>>(), ["a", "b", "c"]);
+    runtime.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_server_is_down_within_fall_intervals_plus_timeout_and_back_within_rise_intervals() {
+    let (a, mut b) = (Flip::start("a").await, Flip::start("b").await);
+    let port = free_port();
+    let text = pool_toml("app", &[&a, &b], "") + &http_listener(port, "app");
+    let runtime = Runtime::start(config(&text), None).await.unwrap();
+    ready(&runtime).await;
+    assert_eq!(state(&runtime, "app", "b"), Some(ServerState::Up));
+
+    b.kill();
+    let killed = Instant::now();
+    let down = wait_for(Duration::from_secs(5), || async {
+        state(&runtime, "app", "b") == Some(ServerState::Down)
+    })
+    .await
+    .expect("b never marked down");
+    // F x I + T, plus 10% jitter on each interval and a little scheduling slack.
+    let bound = Duration::from_millis(FALL * INTERVAL_MS * 11 / 10 + TIMEOUT_MS + 100);
+    assert!(down <= bound, "down after {down:?}, bound {bound:?}");
+
+    // Meanwhile every request still succeeds: the dead server's refusals are retried.
+    let http = client();
+    for _ in 0..10 {
+        let (status, body) = get(&http, &format!("http://127.0.0.1:{port}/"))
+            .await
+            .unwrap();
+        assert_eq!((status, body.as_str()), (200, "a"));
+    }
+
+    b.revive().await;
+    let up = wait_for(Duration::from_secs(5), || async {
+        state(&runtime, "app", "b") == Some(ServerState::Up)
+    })
+    .await
+    .expect("b never came back");
+    let bound = Duration::from_millis(RISE * INTERVAL_MS * 11 / 10 + 150);
+    assert!(up <= bound, "up after {up:?}, bound {bound:?}");
+    let _ = killed;
+    runtime.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_health_endpoint_takes_a_live_server_out() {
+    let (a, b) = (Flip::start("a").await, Flip::start("b").await);
+    let port = free_port();
+    let text = pool_toml("app", &[&a, &b], "") + &http_listener(port, "app");
+    let runtime = Runtime::start(config(&text), None).await.unwrap();
+    ready(&runtime).await;
+    b.set_healthy(false);
+    wait_for(Duration::from_secs(3), || async {
+        state(&runtime, "app", "b") == Some(ServerState::Down)
+    })
+    .await
+    .expect("b never marked down");
+    let before = b.hits.load(Ordering::SeqCst);
+    let http = client();
+    for _ in 0..10 {
+        assert_eq!(
+            get(&http, &format!("http://127.0.0.1:{port}/"))
+                .await
+                .unwrap()
+                .1,
+            "a"
+        );
+    }
+    assert_eq!(
+        b.hits.load(Ordering::SeqCst),
+        before,
+        "a down server got traffic"
+    );
+    runtime.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reloads_under_load_fail_no_request() {
+    let servers: Vec<Flip> = futures_join(["s0", "s1", "s2", "s3"]).await;
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switchyard.toml");
+    let write = |n: usize| {
+        let chosen: Vec<&Flip> = servers.iter().take(n).collect();
+        std::fs::write(
+            &path,
+            pool_toml("app", &chosen, "") + &http_listener(port, "app"),
+        )
+        .unwrap();
+    };
+    write(2);
+    let runtime = Runtime::start(switchyard_config::load(&path).unwrap(), Some(path.clone()))
+        .await
+        .unwrap();
+    ready(&runtime).await;
+
+    let failures = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut load = Vec::new();
+    for _ in 0..4 {
+        let (failures, done) = (failures.clone(), done.clone());
+        load.push(tokio::spawn(async move {
+            let http = client();
+            let deadline = Instant::now() + Duration::from_secs(4);
+            let mut n = 0;
+            while Instant::now() < deadline && n < 5_000 {
+                match get(&http, &format!("http://127.0.0.1:{port}/")).await {
+                    Ok((200, _)) => {}
+                    other => {
+                        eprintln!("failed request: {other:?}");
+                        failures.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+                done.fetch_add(1, Ordering::SeqCst);
+                n += 1;
+            }
+        }));
+    }
+    // Ten reloads that add and remove servers while the load runs.
+    for i in 0..10 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        write(if i % 2 == 0 { 4 } else { 1 });
+        runtime
+            .reload_from_file()
+            .await
+            .unwrap_or_else(|e| panic!("reload {i} failed: {e:?}"));
+    }
+    for task in load {
+        task.await.unwrap();
+    }
+    assert!(
+        done.load(Ordering::SeqCst) > 100,
+        "too little load: {}",
+        done.load(Ordering::SeqCst)
+    );
+    assert_eq!(
+        failures.load(Ordering::SeqCst),
+        0,
+        "requests failed during reloads"
+    );
+    assert_eq!(runtime.reload_counts(), (10, 0));
+    runtime.shutdown().await;
+}
+
+async fn futures_join<const N: usize>(names: [&str; N]) -> Vec<Flip> {
+    let mut out = Vec::new();
+    for name in names {
+        out.push(Flip::start(name).await);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_reload_changes_nothing() {
+    let a = Flip::start("a").await;
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switchyard.toml");
+    let good = pool_toml("app", &[&a], "") + &http_listener(port, "app");
+    std::fs::write(&path, &good).unwrap();
+    let runtime = Runtime::start(switchyard_config::load(&path).unwrap(), Some(path.clone()))
+        .await
+        .unwrap();
+    ready(&runtime).await;
+    let before = runtime.config();
+
+    std::fs::write(&path, good.replace("round_robin", "fastest")).unwrap();
+    let errors = runtime
+        .reload_from_file()
+        .await
+        .expect_err("an invalid file must not load");
+    assert!(errors.iter().any(|e| e.contains("fastest")), "{errors:?}");
+    assert_eq!(*runtime.config(), *before);
+    assert_eq!(runtime.reload_counts(), (0, 1));
+    let (status, body) = get(&client(), &format!("http://127.0.0.1:{port}/"))
+        .await
+        .unwrap();
+    assert_eq!((status, body.as_str()), (200, "a"));
+    runtime.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_the_request_in_flight_finish_and_refuses_new_ones() {
+    let slow = Flip::start_with_delay("slow", Duration::from_millis(600)).await;
+    let port = free_port();
+    let text = "[global]\nshutdown_timeout = \"5s\"\n".to_string()
+        + &pool_toml("app", &[&slow], "")
+        + &http_listener(port, "app");
+    let runtime = Runtime::start(config(&text), None).await.unwrap();
+    ready(&runtime).await;
+    let in_flight =
+        tokio::spawn(async move { get(&client(), &format!("http://127.0.0.1:{port}/")).await });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let started = Instant::now();
+    runtime.shutdown().await;
+    assert!(!runtime.ready(), "ready while shut down");
+    let (status, body) = in_flight.await.unwrap().unwrap();
+    assert_eq!((status, body.as_str()), (200, "slow"));
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "shutdown did not wait for the request"
+    );
+    let refused = tokio::net::TcpStream::connect(("127.0.0.1", port)).await;
+    assert!(
+        refused.is_err(),
+        "the listener still accepts after shutdown"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_waits_for_the_first_health_round() {
+    let a = Flip::start_with_delay("a", Duration::ZERO).await;
+    let port = free_port();
+    let text = pool_toml("app", &[&a], "").replace(
+        &format!("interval = \"{INTERVAL_MS}ms\""),
+        "interval = \"2s\"",
+    ) + &http_listener(port, "app");
+    let runtime = Runtime::start(config(&text), None).await.unwrap();
+    // The first round runs at once, so readiness comes long before the 2 s interval.
+    let took = wait_for(Duration::from_secs(1), || async { runtime.ready() })
+        .await
+        .expect("not ready");
+    assert!(took < Duration::from_millis(900));
+    runtime.shutdown().await;
+    assert!(!runtime.ready());
+}
