@@ -48,7 +48,8 @@ pub struct RunReport {
     pub in_system: f64,
     pub arrival_rate: f64,
     pub time_in_system_s: f64,
-    /// Per chart window: latency percentiles (ms) of the requests completed in it.
+    /// Per chart window: latency percentiles (ms) of the requests completed in it (the
+    /// charts cover `[0, duration)`; requests finishing after it count only in totals).
     pub window_latency_ms: Vec<[f64; 3]>,
     pub window_errors: Vec<u64>,
     /// Per server, per window: time-average requests at the server.

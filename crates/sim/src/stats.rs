@@ -174,7 +174,9 @@ impl RunStats {
     pub fn completed(&mut self, arrival: Nanos, now: Nanos) {
         self.in_system.change(&self.frame, now, -1);
         let latency = now - arrival;
-        self.window_latency[self.frame.window_of(now)].record(latency);
+        if now < self.frame.duration {
+            self.window_latency[self.frame.window_of(now)].record(latency);
+        }
         if self.counts(arrival) {
             self.completed += 1;
             self.latency.record(latency);
@@ -184,7 +186,9 @@ impl RunStats {
 
     pub fn failed(&mut self, arrival: Nanos, now: Nanos, failure: Failure) {
         self.in_system.change(&self.frame, now, -1);
-        self.window_errors[self.frame.window_of(now)] += 1;
+        if now < self.frame.duration {
+            self.window_errors[self.frame.window_of(now)] += 1;
+        }
         if self.counts(arrival) {
             match failure {
                 Failure::Dropped => self.dropped += 1,

@@ -40,6 +40,7 @@ impl Report {
             Ok(())
         };
         put("latency-p99.svg".into(), self.p99_chart())?;
+        put("errors.svg".into(), self.errors_chart())?;
         put("share.svg".into(), self.share_chart())?;
         for r in &self.runs {
             put(
@@ -69,7 +70,25 @@ impl Report {
                 points: self.over_time(r.window_latency_ms.iter().map(|w| w[2])),
             })
             .collect();
-        line_chart("p99 latency over time", "ms", series)
+        line_chart("p99 latency over time", "ms", self.duration_s, series)
+    }
+
+    fn errors_chart(&self) -> String {
+        let per_second = self.duration_s / self.window_starts.len().max(1) as f64;
+        let series = self
+            .runs
+            .iter()
+            .map(|r| Series {
+                name: &r.name,
+                points: self.over_time(r.window_errors.iter().map(|&e| e as f64 / per_second)),
+            })
+            .collect();
+        line_chart(
+            "failed requests (dropped + errors) over time",
+            "per second",
+            self.duration_s,
+            series,
+        )
     }
 
     fn latency_chart(&self, run: &str) -> String {
@@ -85,6 +104,7 @@ impl Report {
         line_chart(
             &format!("{run}: latency percentiles over time"),
             "ms",
+            self.duration_s,
             series,
         )
     }
@@ -103,6 +123,7 @@ impl Report {
         line_chart(
             &format!("{run}: requests at each server over time"),
             "requests",
+            self.duration_s,
             series,
         )
     }
@@ -127,16 +148,14 @@ impl Report {
     }
 }
 
-fn line_chart(title: &str, unit: &str, series: Vec<Series>) -> String {
-    let x_max = series
-        .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.0))
-        .fold(0.0, f64::max);
+/// A line chart over `[0, x_top]` seconds.
+fn line_chart(title: &str, unit: &str, x_top: f64, series: Vec<Series>) -> String {
     let y_max = series
         .iter()
         .flat_map(|s| s.points.iter().map(|p| p.1))
         .fold(0.0, f64::max);
-    let (x_step, x_top) = nice(x_max);
+    let x_step = nice(x_top).0;
+    let x_top = if x_top > 0.0 { x_top } else { 1.0 };
     let (y_step, y_top) = nice(y_max);
     let px = |x: f64| LEFT + x / x_top * (W - LEFT - RIGHT);
     let py = |y: f64| H - BOTTOM - y / y_top * (H - TOP - BOTTOM);
@@ -242,7 +261,7 @@ fn axes(
     }
     if x_step > 0.0 {
         let mut x = 0.0;
-        while x <= x_top + x_step / 2.0 {
+        while x <= x_top * 1.000_001 {
             let px = x0 + x / x_top * (x1 - x0);
             let _ = writeln!(
                 svg,
