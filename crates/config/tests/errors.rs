@@ -633,3 +633,21 @@ fn a_multi_line_unknown_key_is_removed_whole_and_validation_goes_on() {
     assert_eq!(errs[0].message, "pool \"app\" has no servers");
     assert_eq!(errs[1].message, "unknown key \"servers\" in [[pool]]");
 }
+
+#[test]
+fn outside_name_server_without_trailing_dot_is_caught() {
+    let src =
+        "[[zone]]\nname = \"example.com\"\nns = [\"ns1.example.com\", \"ns.dnsprovider.net\"]\n";
+    assert_eq!(
+        only(src),
+        "3:26: \"ns.dnsprovider.net\" would be read as \"ns.dnsprovider.net.example.com\" \
+         (names without a trailing dot are relative to the zone)"
+    );
+    assert_eq!(
+        hint(src),
+        "for a name outside the zone write \"ns.dnsprovider.net.\""
+    );
+    let ok = src.replace("dnsprovider.net\"", "dnsprovider.net.\"");
+    let c = parse(&ok, "lb.toml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.zones[0].ns, ["ns1.example.com", "ns.dnsprovider.net"]);
+}

@@ -118,8 +118,11 @@ fn cname_conflicts(cx: &mut Ctx, zone: &str, records: &[Record], spans: &[Range<
 }
 
 fn dns_name(cx: &mut Ctx, v: &Str, zone: &str, what: &str) -> String {
-    rdata::absolute(v.get_ref(), zone).unwrap_or_else(|| {
-        cx.error(v.span(), format!("invalid {what} name \"{}\"", v.get_ref()));
+    rdata::target(v.get_ref(), zone, what).unwrap_or_else(|(message, hint)| {
+        match hint {
+            Some(h) => cx.error_hint(v.span(), message, h),
+            None => cx.error(v.span(), message),
+        }
         v.get_ref().clone()
     })
 }
@@ -141,8 +144,11 @@ fn soa(cx: &mut Ctx, raw: Option<&RawSoa>, zone: &str, first_ns: Option<String>)
     if let Some(c) = &raw.contact {
         // "hostmaster@example.com" is accepted and written in DNS form.
         let dotted = c.get_ref().replacen('@', ".", 1);
-        soa.contact = rdata::absolute(&dotted, zone).unwrap_or_else(|| {
-            cx.error(c.span(), format!("invalid SOA contact \"{}\"", c.get_ref()));
+        soa.contact = rdata::target(&dotted, zone, "SOA contact").unwrap_or_else(|(m, h)| {
+            match h {
+                Some(h) => cx.error_hint(c.span(), m, h),
+                None => cx.error(c.span(), m),
+            }
             dotted
         });
     }

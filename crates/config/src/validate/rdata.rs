@@ -23,7 +23,9 @@ pub(crate) fn domain(s: &str) -> Option<String> {
     ok.then_some(s)
 }
 
-/// `"@"` is the zone, `"name."` is absolute, anything else is relative to the zone.
+/// `"@"` is the zone; `"name."` is absolute; a name already ending in the zone
+/// (`"ns1.example.com"` in `example.com`) is taken as written; anything else is relative
+/// to the zone.
 pub(crate) fn absolute(name: &str, zone: &str) -> Option<String> {
     if name == "@" {
         return Some(zone.to_string());
@@ -31,11 +33,49 @@ pub(crate) fn absolute(name: &str, zone: &str) -> Option<String> {
     if name.ends_with('.') {
         return domain(name);
     }
+    let lower = name.to_ascii_lowercase();
+    if crate::model::is_within(&lower, zone) {
+        return domain(&lower);
+    }
     domain(&format!("{name}.{zone}"))
 }
 
+/// Top-level domains common enough that a relative name ending in one is almost
+/// certainly an outside name missing its trailing dot.
+const COMMON_TLDS: [&str; 16] = [
+    "com", "net", "org", "io", "dev", "app", "co", "uk", "de", "fr", "nl", "eu", "info", "biz",
+    "us", "cloud",
+];
+
+/// A value like `"cdn.provider.net"` in zone `example.com` would silently become
+/// `cdn.provider.net.example.com`; say so instead.
+fn outside_without_dot(name: &str, zone: &str) -> Option<Bad> {
+    let lower = name.to_ascii_lowercase();
+    let last = lower.rsplit('.').next()?;
+    let outside = name != "@"
+        && !name.ends_with('.')
+        && lower.contains('.')
+        && !crate::model::is_within(&lower, zone)
+        && COMMON_TLDS.contains(&last);
+    outside.then(|| {
+        (
+            format!("\"{name}\" would be read as \"{lower}.{zone}\" (names without a trailing dot are relative to the zone)"),
+            Some(format!("for a name outside the zone write \"{name}.\"")),
+        )
+    })
+}
+
+/// A name value (NS, SOA primary, CNAME/NS/MX/SRV targets): absolute, and not an
+/// outside name that lost its trailing dot.
+pub(crate) fn target(name: &str, zone: &str, what: &str) -> Result<String, Bad> {
+    if let Some(bad) = outside_without_dot(name, zone) {
+        return Err(bad);
+    }
+    absolute(name, zone).ok_or_else(|| (format!("invalid {what} name \"{name}\""), None))
+}
+
 fn name_value(s: &str, zone: &str, what: &str) -> Result<String, Bad> {
-    absolute(s.trim(), zone).ok_or_else(|| (format!("invalid {what} name \"{s}\""), None))
+    target(s.trim(), zone, what)
 }
 
 fn number<T: std::str::FromStr>(
@@ -210,6 +250,28 @@ mod tests {
     }
 
     #[test]
+    fn outside_names_without_trailing_dot_are_caught() {
+        let (msg, hint) = target("cdn.provider.net", "example.com", "CNAME").unwrap_err();
+        assert_eq!(
+            msg,
+            "\"cdn.provider.net\" would be read as \"cdn.provider.net.example.com\" \
+             (names without a trailing dot are relative to the zone)"
+        );
+        assert_eq!(
+            hint.as_deref(),
+            Some("for a name outside the zone write \"cdn.provider.net.\"")
+        );
+        assert_eq!(
+            target("cdn.provider.net.", "example.com", "CNAME").as_deref(),
+            Ok("cdn.provider.net")
+        );
+        assert_eq!(
+            target("www.eu-west", "example.com", "CNAME").as_deref(),
+            Ok("www.eu-west.example.com")
+        );
+    }
+
+    #[test]
     fn names_are_made_absolute() {
         assert_eq!(absolute("@", "example.com").as_deref(), Some("example.com"));
         assert_eq!(
@@ -223,6 +285,10 @@ mod tests {
         assert_eq!(
             absolute("_sip._tcp", "example.com").as_deref(),
             Some("_sip._tcp.example.com")
+        );
+        assert_eq!(
+            absolute("ns1.Example.com", "example.com").as_deref(),
+            Some("ns1.example.com")
         );
         assert_eq!(absolute("bad name", "example.com"), None);
         assert_eq!(absolute("a..b", "example.com"), None);
