@@ -217,13 +217,46 @@ fn explain(src: &str, span: &Range<usize>, message: &str) -> (String, Option<Str
             );
         }
     }
-    if message.contains("expected a string") && message.contains("integer") {
-        return (
-            format!("{message} (in {table})"),
-            Some("durations are strings with a unit, e.g. \"2s\"".to_string()),
-        );
+    if let Some((found, expected)) = message
+        .strip_prefix("invalid type: ")
+        .and_then(|rest| rest.split_once(", expected "))
+    {
+        let expected = match expected {
+            "i64" | "u64" | "u32" | "i32" | "u16" | "u8" => "an integer",
+            "f64" | "f32" => "a number",
+            "a sequence" => "a list",
+            "a boolean" => "true or false",
+            e if e.starts_with("struct ") || e == "a map" => "a table",
+            e => e,
+        };
+        let key = key_before(src, span.start);
+        let msg = format!("{key} must be {expected}, not {found} (in {table})");
+        let hint = (expected == "a string" && found.starts_with("integer"))
+            .then(|| "durations are strings with a unit, e.g. \"2s\"".to_string());
+        return (msg, hint);
     }
     (format!("{message} (in {table})"), None)
+}
+
+/// The key whose value starts at byte `at`: `weight` in `weight = "x"`, `connect` in
+/// `timeouts = { connect = 5 }`, `values` in `values = [1, 2]`.
+fn key_before(src: &str, at: usize) -> String {
+    let before = src.get(..at.min(src.len())).unwrap_or("");
+    let line = &before[before.rfind('\n').map_or(0, |i| i + 1)..];
+    let Some(eq) = line.rfind('=') else {
+        return "value".to_string();
+    };
+    let key = line[..eq]
+        .trim_end()
+        .rsplit([' ', '{', ',', '\t'])
+        .next()
+        .unwrap_or("")
+        .trim_matches('"');
+    if key.is_empty() {
+        "value".to_string()
+    } else {
+        key.to_string()
+    }
 }
 
 /// The table header (`[[pool]]`, `[pool.health]`) around byte `at`, or the inline
@@ -254,7 +287,7 @@ fn enclosing_table(src: &str, at: usize) -> String {
             let key = on_line[..brace].trim_end().trim_end_matches('=').trim();
             let key = key.rsplit([',', '{', ' ']).next().unwrap_or(key);
             if !key.is_empty() {
-                return format!("{key} (in {header})");
+                return format!("{key} in {header}");
             }
         }
     }

@@ -62,7 +62,7 @@ fn unknown_key_in_an_inline_table_names_the_table() {
     let src = format!("{POOL}[[listener]]\nname = \"web\"\nprotocol = \"http\"\nlisten = \"127.0.0.1:80\"\npool = \"app\"\ntimeouts = {{ conect = \"5s\" }}\n");
     assert_eq!(
         only(&src),
-        "11:14: unknown key \"conect\" in timeouts (in [[listener]])"
+        "11:14: unknown key \"conect\" in timeouts in [[listener]]"
     );
     assert!(hint(&src).starts_with("did you mean \"connect\"?"));
 }
@@ -89,7 +89,7 @@ fn integer_duration_hints_the_unit() {
     let src = format!("{POOL}[pool.health]\ninterval = 2\n");
     assert_eq!(
         only(&src),
-        "7:12: invalid type: integer `2`, expected a string (in [pool.health])"
+        "7:12: interval must be a string, not integer `2` (in [pool.health])"
     );
     assert_eq!(hint(&src), "durations are strings with a unit, e.g. \"2s\"");
 }
@@ -617,7 +617,7 @@ fn unknown_keys_wrong_types_and_semantic_errors_are_reported_together() {
         [
             "3:1: unknown key \"algoritm\" in [[pool]]",
             "4:7: unknown key \"helth\" in [pool.helth]",
-            "9:10: invalid type: string \"heavy\", expected i64 (in [[pool.server]])",
+            "9:10: weight must be an integer, not string \"heavy\" (in [[pool.server]])",
             "14:8: listener \"web\" pool \"nowhere\" is not defined; pools are: app",
         ]
     );
@@ -650,4 +650,18 @@ fn outside_name_server_without_trailing_dot_is_caught() {
     let ok = src.replace("dnsprovider.net\"", "dnsprovider.net.\"");
     let c = parse(&ok, "lb.toml").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.zones[0].ns, ["ns1.example.com", "ns.dnsprovider.net"]);
+}
+
+#[test]
+fn wrong_types_name_the_key_in_operator_words() {
+    let src = format!("{POOL}backup = \"yes\"\n");
+    assert_eq!(
+        only(&src),
+        "6:10: backup must be true or false, not string \"yes\" (in [[pool.server]])"
+    );
+    let src = listener("http", "pool = \"app\"\ntimeouts = { connect = 5 }\n");
+    assert_eq!(
+        only(&src),
+        "11:24: connect must be a string, not integer `5` (in timeouts in [[listener]])"
+    );
 }
