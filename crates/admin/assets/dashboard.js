@@ -193,6 +193,7 @@ function poolCard(pool) {
   const head = el("div", { class: "pool-head" },
     el("span", { class: "title" }, pool.name),
     el("span", { class: "badge ok" }), el("span", { class: "meta" }),
+    el("canvas", { class: "spark", width: "160", height: "28", title: "requests/s (errors in red), last 2 minutes" }),
     el("label", { class: "algo" }, "algorithm ", select));
   const table = el("table", { class: "grid" });
   table.append(el("thead", {}, el("tr", {}, ...["Server", "State", "Weight", "Traffic share", "Req/s", "Errors",
@@ -202,7 +203,8 @@ function poolCard(pool) {
   const card = el("div", { class: "pool", "data-pool": pool.name }, head, canvas, el("div", { class: "table-wrap" }, table));
   const flow = { canvas, servers: [], particles: [], acc: [], name: pool.name };
   flows.add(flow);
-  return { card, select, flow, badge: head.children[1], meta: head.children[2], body: table.tBodies[0], rows: new Map() };
+  return { card, select, flow, badge: head.children[1], meta: head.children[2], spark: head.children[3],
+    series: [], body: table.tBodies[0], rows: new Map() };
 }
 function serverRow(pool, server) {
   const weight = el("input", { type: "number", min: "1", max: "1000", "aria-label": "weight of " + server });
@@ -236,7 +238,16 @@ function renderPools(doc, r) {
     card.badge.title = p.panic ? "too few healthy servers: balancing over all of them" : "";
     const total = p.servers.reduce((a, s) => a + ((r.servers.get(p.name + "\u0000" + s.name) || {}).req || 0), 0);
     const rps = r.dt ? total / r.dt : null;
-    setText(card.meta, fmtRate(rps) + " req/s");
+    const errs = p.servers.reduce((a, s) => {
+      const sr = r.servers.get(p.name + "\u0000" + s.name) || {};
+      return a + (sr.errRate ? sr.errRate * sr.req : 0);
+    }, 0);
+    setText(card.meta, fmtRate(rps) + " req/s · " + (total ? fmtPct(errs / total) : "–") + " errors");
+    if (rps != null) {
+      card.series.push({ rps, eps: errs / r.dt });
+      if (card.series.length > SPARK_POINTS) card.series.shift();
+      drawSpark(card.spark, card.series);
+    }
     renderServers(card, p, r, total);
     updateFlow(card.flow, p, r);
   }
@@ -288,6 +299,30 @@ function renderHealth(cell, h) {
   cell.title = (last ? "checked " + fmtAgo(last.at) + "\n" : "") +
     "consecutive successes " + (h.consecutive_successes || 0) + ", failures " + (h.consecutive_failures || 0) +
     (h.last_transition ? "\nlast transition " + fmtAgo(h.last_transition) : "");
+}
+
+// ---------- sparkline: a pool's request rate over the last two minutes ----------
+const SPARK_POINTS = 120;
+function drawSpark(c, series) {
+  const dpr = window.devicePixelRatio || 1, w = 160, h = 28;
+  if (c.width !== w * dpr) { c.width = w * dpr; c.height = h * dpr; }
+  const g = c.getContext("2d");
+  g.setTransform(dpr, 0, 0, dpr, 0, 0);
+  g.clearRect(0, 0, w, h);
+  const max = Math.max(1, ...series.map((p) => p.rps));
+  const x = (i) => w - (series.length - 1 - i) * (w / (SPARK_POINTS - 1));
+  const y = (v) => h - 2 - (v / max) * (h - 4);
+  const line = (key, color, fill) => {
+    g.beginPath();
+    series.forEach((p, i) => (i ? g.lineTo(x(i), y(p[key])) : g.moveTo(x(i), y(p[key]))));
+    g.strokeStyle = color; g.lineWidth = 1.5; g.stroke();
+    if (fill) {
+      g.lineTo(x(series.length - 1), h); g.lineTo(x(0), h); g.closePath();
+      g.globalAlpha = 0.15; g.fillStyle = color; g.fill(); g.globalAlpha = 1;
+    }
+  };
+  line("rps", cssVar("--accent"), true);
+  if (series.some((p) => p.eps > 0)) line("eps", cssVar("--down"), false);
 }
 
 // ---------- traffic flow: requests drawn as dots travelling to their server ----------
@@ -420,6 +455,7 @@ async function poll() {
   if (inFlight) return;
   inFlight = true;
   clearTimeout(timer);
+  const started = performance.now();
   const ctrl = new AbortController();
   const abort = setTimeout(() => ctrl.abort(), 2500);
   try {
@@ -437,7 +473,7 @@ async function poll() {
   } finally {
     clearTimeout(abort);
     inFlight = false;
-    timer = setTimeout(poll, POLL_MS);
+    timer = setTimeout(poll, Math.max(100, POLL_MS - (performance.now() - started)));
   }
 }
 function setConn(status, text) {
