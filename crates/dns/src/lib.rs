@@ -21,6 +21,8 @@ use switchyard_balance::Pool;
 use switchyard_config as config;
 
 pub mod answer;
+#[cfg(target_os = "linux")]
+pub mod batch;
 pub mod compile;
 pub mod dynamic;
 pub mod geo;

@@ -21,6 +21,8 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::answer::{self, Answered, EDNS_UDP_MAX};
+#[cfg(target_os = "linux")]
+use crate::batch::{Batch, BATCH};
 use crate::dynamic::Scratch;
 use crate::ratelimit::RateLimiter;
 use crate::stats::{inc, DnsStats};
@@ -92,7 +94,105 @@ pub async fn serve_udp(
     tracker.wait().await;
 }
 
-/// One UDP receive/answer loop.
+/// One UDP receive/answer loop, in batches of datagrams per system call.
+#[cfg(target_os = "linux")]
+async fn udp_worker(
+    socket: Arc<UdpSocket>,
+    state: Arc<ArcSwap<DnsListenerState>>,
+    stats: Arc<DnsStats>,
+    limiter: Arc<RateLimiter>,
+    shutdown: CancellationToken,
+) {
+    use std::os::fd::AsRawFd;
+    use tokio::io::Interest;
+
+    let fd = socket.as_raw_fd();
+    let mut batch = Box::new(Batch::default());
+    let mut w = Worker::new();
+    let mut ready: Vec<usize> = Vec::with_capacity(BATCH);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = socket.readable() => if let Err(e) = r {
+                inc(&stats.io_errors);
+                tracing::warn!(error = %e, "DNS UDP socket failed");
+                return;
+            },
+        }
+        loop {
+            let n = match socket.try_io(Interest::READABLE, || batch.recv(fd)) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    inc(&stats.io_errors);
+                    tracing::debug!(error = %e, "DNS UDP receive failed");
+                    break;
+                }
+            };
+            ready.clear();
+            {
+                let st = state.load();
+                for i in 0..n {
+                    let Some(peer) = batch.peers[i] else { continue };
+                    let packet = batch.packet(i);
+                    inc(&stats.udp_queries);
+                    stats
+                        .bytes_in
+                        .fetch_add(packet.len() as u64, Ordering::Relaxed);
+                    let limiter = Some(&*limiter);
+                    if w.handle(&st, &stats, packet, peer.ip(), Transport::Udp, limiter) {
+                        std::mem::swap(&mut w.out, &mut batch.outs[i]);
+                        ready.push(i);
+                    }
+                }
+            }
+            send_batch(&socket, fd, &mut batch, &ready, &stats).await;
+            if n == 0 {
+                break;
+            }
+        }
+    }
+}
+
+/// Send the answers in `slots`, waiting for room in the socket buffer when needed.
+#[cfg(target_os = "linux")]
+async fn send_batch(
+    socket: &UdpSocket,
+    fd: std::os::fd::RawFd,
+    batch: &mut Batch,
+    slots: &[usize],
+    stats: &DnsStats,
+) {
+    use tokio::io::Interest;
+
+    let mut done = 0;
+    while done < slots.len() {
+        match socket.try_io(Interest::WRITABLE, || batch.send(fd, &slots[done..])) {
+            Ok(0) => break,
+            Ok(m) => {
+                let bytes: usize = slots[done..done + m]
+                    .iter()
+                    .map(|&i| batch.outs[i].len())
+                    .sum();
+                stats.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+                done += m;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if socket.writable().await.is_err() {
+                    break;
+                }
+            }
+            Err(e) => {
+                inc(&stats.io_errors);
+                tracing::debug!(client = ?batch.peers[slots[done]], error = %e, "DNS UDP send failed");
+                done += 1;
+            }
+        }
+    }
+}
+
+/// One UDP receive/answer loop (portable: one datagram per system call).
+#[cfg(not(target_os = "linux"))]
 async fn udp_worker(
     socket: Arc<UdpSocket>,
     state: Arc<ArcSwap<DnsListenerState>>,
@@ -273,6 +373,7 @@ impl Worker {
         transport: Transport,
         limiter: Option<&RateLimiter>,
     ) -> bool {
+        let client = client.to_canonical();
         let parsed = wire::parse(packet, &mut self.query);
         let over_limit = || match (limiter, st.rate_limit) {
             (Some(l), Some(limit)) => {
