@@ -18,12 +18,17 @@ use crate::stats::ListenerStats;
 
 const SCRATCH: usize = 16 * 1024;
 
-/// When the connection last moved bytes, and how many requests are in flight on it.
-#[derive(Debug, Default)]
+/// When the connection last moved bytes, how many requests are in flight on it, and
+/// since when a request head has been awaited ([`NO_HEAD`] when none is).
+#[derive(Debug)]
 pub(crate) struct Activity {
     pub last: AtomicU64,
     pub in_flight: AtomicU64,
+    pub head_since: AtomicU64,
 }
+
+/// `head_since` when no request head is being waited for.
+pub(crate) const NO_HEAD: u64 = u64::MAX;
 
 /// A client stream checked by a [`Framer`] (none = pass-through, e.g. h2 by ALPN).
 pub(crate) struct Guarded<S> {
@@ -48,6 +53,17 @@ enum End {
 
 // === impl Activity ===
 
+impl Default for Activity {
+    fn default() -> Self {
+        let now = clock::now();
+        Activity {
+            last: AtomicU64::new(now),
+            in_flight: AtomicU64::new(0),
+            head_since: AtomicU64::new(now),
+        }
+    }
+}
+
 impl Activity {
     pub fn touch(&self) {
         self.last.store(clock::now(), Relaxed);
@@ -64,6 +80,9 @@ impl<S> Guarded<S> {
         stats: Arc<ListenerStats>,
     ) -> Self {
         activity.touch();
+        if framer.is_none() {
+            activity.head_since.store(NO_HEAD, Relaxed);
+        }
         Guarded {
             inner,
             framer,
@@ -108,6 +127,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
             let framer = match &mut this.framer {
                 Some(f) if !f.is_passthrough() => f,
                 _ => {
+                    this.activity.head_since.store(NO_HEAD, Relaxed);
                     let before = buf.filled().len();
                     ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
                     if buf.filled().len() > before {
@@ -126,7 +146,14 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
                 return Poll::Ready(Ok(()));
             }
             this.activity.touch();
-            match framer.feed(got, &mut this.pending) {
+            let verdict = framer.feed(got, &mut this.pending);
+            let waiting = this.activity.head_since.load(Relaxed);
+            if !framer.in_head() {
+                this.activity.head_since.store(NO_HEAD, Relaxed);
+            } else if waiting == NO_HEAD {
+                this.activity.head_since.store(clock::now(), Relaxed);
+            }
+            match verdict {
                 Fed::Ok => {}
                 Fed::Refused(v) => {
                     this.stats.rejected_framing.fetch_add(1, Relaxed);

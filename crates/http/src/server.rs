@@ -7,7 +7,9 @@
 //! queue in the kernel backlog), does the TLS handshake within `timeouts.handshake`,
 //! then hands the stream, behind the strict framing guard, to hyper-util's auto server
 //! (HTTP/1.1 with keep-alive and pipelining, h2c prior knowledge, h2 by ALPN, upgrades).
-//! `timeouts.request_header` bounds slow request heads (hyper's header read timeout);
+//! `timeouts.request_header` bounds how long a request head may take from its first byte
+//! (and the first head from the connection's start), enforced here because the framing
+//! guard holds partial heads back from hyper;
 //! a connection with nothing in flight and no bytes moved for `timeouts.idle` is shut
 //! down gracefully. On cancellation, accepting stops, every connection is asked to
 //! finish its in-flight requests and close, and `serve` returns when all are done.
@@ -31,7 +33,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::framing::Framer;
-use crate::guard::{Activity, Guarded};
+use crate::guard::{Activity, Guarded, NO_HEAD};
 use crate::proxy::{self, ConnInfo};
 use crate::state::{State, MAX_HEADER_BYTES};
 
@@ -150,7 +152,7 @@ async fn http<S>(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(current.timeouts.request_header)
+        .header_read_timeout(None)
         .max_buf_size(MAX_HEADER_BYTES)
         .keep_alive(true);
     builder
@@ -173,11 +175,31 @@ async fn http<S>(
                 closing = true;
                 conn.as_mut().graceful_shutdown();
             }
+            _ = head_overdue(&activity, current.timeouts.request_header) => {
+                tracing::debug!("request head not received in time; closing");
+                return;
+            }
             _ = idle_for(&activity, idle), if !closing => {
                 closing = true;
                 tracing::debug!("closing idle connection");
                 conn.as_mut().graceful_shutdown();
             }
+        }
+    }
+}
+
+/// Resolves once a request head has been awaited for longer than `limit` (HTTP/1; the
+/// framing guard holds partial heads back, so hyper's own header timer never sees them).
+async fn head_overdue(activity: &Activity, limit: Duration) {
+    loop {
+        let since = activity.head_since.load(Relaxed);
+        if since == NO_HEAD {
+            tokio::time::sleep(limit.min(Duration::from_millis(250))).await;
+            continue;
+        }
+        tokio::time::sleep_until((clock::instant(since) + limit).into()).await;
+        if activity.head_since.load(Relaxed) == since {
+            return;
         }
     }
 }
