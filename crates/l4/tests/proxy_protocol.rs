@@ -71,7 +71,10 @@ async fn sent_header(name: &str, send: ProxyProtocol) {
         }
     );
     assert_eq!(rest, b"hello");
-    eventually("client bytes counted, the header not", || proxy.stats().bytes_in == 5).await;
+    eventually("client bytes counted, the header not", || {
+        proxy.stats().bytes_in == 5
+    })
+    .await;
 }
 
 #[tokio::test]

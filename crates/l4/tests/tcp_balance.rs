@@ -373,3 +373,34 @@ async fn a_client_reset_is_not_held_against_the_server_but_a_server_reset_is() {
         "server reset counts as a failure"
     );
 }
+
+#[tokio::test]
+async fn a_reload_applies_to_new_connections_and_keeps_old_ones() {
+    let (a, b) = (named_echo("a").await, named_echo("b").await);
+    let pa = pool("reload-a", Algorithm::RoundRobin, &[("a", a)]);
+    let pb = pool("reload-b", Algorithm::RoundRobin, &[("b", b)]);
+    let proxy = start_tcp(build(
+        &listener("reload", Some("reload-a"), tcp_kind()),
+        &[&pa],
+    ))
+    .await;
+    let (mut old, name) = which_server(proxy.addr, 1).await;
+    assert_eq!(name, "a");
+    let accepted = proxy.stats().connections_accepted;
+    proxy.state.store(std::sync::Arc::new(build(
+        &listener("reload", Some("reload-b"), tcp_kind()),
+        &[&pb],
+    )));
+    let (_new, name) = which_server(proxy.addr, 1).await;
+    assert_eq!(name, "b");
+    old.write_all(b"o").await.unwrap();
+    let mut buf = [0u8; 1];
+    old.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"o", "the old connection still reaches its server");
+    assert_eq!(
+        proxy.stats().connections_accepted,
+        accepted + 1,
+        "counters survive the reload"
+    );
+    assert_eq!(proxy.stats().connections_active, 2);
+}
