@@ -5,6 +5,7 @@
 //! runtime and applies the first configuration through the same [`Runtime::apply`] that
 //! `SIGHUP` and `POST /api/v1/reload` use, so the reload path runs on every start.
 
+mod admin_task;
 mod control;
 mod health_task;
 mod listeners;
@@ -64,6 +65,8 @@ pub(crate) struct Inner {
     pools: ArcSwap<HashMap<String, Arc<PoolRuntime>>>,
     /// Bound listeners and their data planes.
     listeners: Mutex<listeners::ListenerSet>,
+    /// The admin API listener, when `[admin]` is configured.
+    admin: Mutex<Option<admin_task::AdminTask>>,
     /// One reload at a time.
     reload_lock: tokio::sync::Mutex<()>,
     /// Cancelled at shutdown: every task stops accepting.
@@ -101,6 +104,7 @@ impl Runtime {
                 config: ArcSwap::from_pointee(config::Config::default()),
                 pools: ArcSwap::from_pointee(HashMap::new()),
                 listeners: Mutex::new(listeners::ListenerSet::default()),
+                admin: Mutex::new(None),
                 reload_lock: tokio::sync::Mutex::new(()),
                 shutdown: CancellationToken::new(),
                 stopping: AtomicBool::new(false),
@@ -185,7 +189,12 @@ impl Runtime {
             }
         }
         self.inner.pools.store(Arc::new(pools));
+        let admin = new.admin.clone();
         self.inner.config.store(Arc::new(new));
+        {
+            let mut task = self.inner.admin.lock().expect("admin lock");
+            admin_task::reconcile(&mut task, admin.as_ref(), RuntimeControl::new(self.clone()))?;
+        }
         Ok(summary)
     }
 
@@ -267,6 +276,13 @@ impl Runtime {
             tracing::warn!("shutdown_timeout passed with work still in flight; closing it");
         }
         self.inner.shutdown.cancel();
+    }
+
+    /// Stops the admin API too (the last thing before the process exits).
+    pub fn stop_admin(&self) {
+        if let Some(task) = self.inner.admin.lock().expect("admin lock").take() {
+            task.stop();
+        }
     }
 
     /// Serves until SIGTERM or SIGINT, reloading on SIGHUP.

@@ -28,6 +28,7 @@ pub(crate) async fn run(runtime: &Runtime) -> std::io::Result<()> {
     }
     notify(&[sd_notify::NotifyState::Stopping]);
     runtime.shutdown().await;
+    runtime.stop_admin();
     Ok(())
 }
 

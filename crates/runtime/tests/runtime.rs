@@ -294,3 +294,79 @@ async fn readiness_waits_for_the_first_health_round() {
     runtime.shutdown().await;
     assert!(!runtime.ready());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_drains_a_server_and_metrics_move() {
+    let (a, b) = (Flip::start("a").await, Flip::start("b").await);
+    let (port, admin) = (free_port(), free_port());
+    let text = format!("[admin]\nlisten = \"127.0.0.1:{admin}\"\ntoken = \"s3cret\"\n")
+        + &pool_toml("app", &[&a, &b], "")
+        + &http_listener(port, "app");
+    let runtime = Runtime::start(config(&text), None).await.unwrap();
+    ready(&runtime).await;
+    let http = client();
+    for _ in 0..4 {
+        get(&http, &format!("http://127.0.0.1:{port}/"))
+            .await
+            .unwrap();
+    }
+    let base = format!("http://127.0.0.1:{admin}");
+    let (status, body) = get(&http, &format!("{base}/readyz")).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let (_, doc) = get(&http, &format!("{base}/api/v1/state")).await.unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&doc).unwrap();
+    assert_eq!(doc["pools"][0]["name"], "app");
+    assert_eq!(doc["pools"][0]["servers"][1]["state"], "up");
+    assert_eq!(doc["listeners"][0]["name"], "web");
+
+    let drain = |token: &'static str| {
+        let http = http.clone();
+        let url = format!("{base}/api/v1/pools/app/servers/b/drain");
+        async move {
+            let req = hyper::Request::post(url)
+                .header("authorization", format!("Bearer {token}"))
+                .body(http_body_util::Full::new(bytes::Bytes::new()))
+                .unwrap();
+            http.request(req).await.unwrap().status().as_u16()
+        }
+    };
+    assert_eq!(drain("wrong").await, 401);
+    assert_eq!(state(&runtime, "app", "b"), Some(ServerState::Up));
+    assert_eq!(drain("s3cret").await, 200);
+    assert_eq!(state(&runtime, "app", "b"), Some(ServerState::Draining));
+    let before = b.hits.load(Ordering::SeqCst);
+    for _ in 0..6 {
+        assert_eq!(
+            get(&http, &format!("http://127.0.0.1:{port}/"))
+                .await
+                .unwrap()
+                .1,
+            "a"
+        );
+    }
+    assert_eq!(
+        b.hits.load(Ordering::SeqCst),
+        before,
+        "a draining server got new traffic"
+    );
+
+    let (_, metrics) = get(&http, &format!("{base}/metrics")).await.unwrap();
+    assert!(metrics.contains("switchyard_build_info"), "{metrics}");
+    assert!(
+        metrics.contains("switchyard_health_checks_total"),
+        "{metrics}"
+    );
+    let served: u64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("switchyard_server_requests_total") && l.contains("server=\"a\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert!(
+        served >= 6,
+        "server a's request counter did not move:\n{metrics}"
+    );
+    runtime.shutdown().await;
+    let (status, _) = get(&http, &format!("{base}/readyz")).await.unwrap();
+    assert_eq!(status, 503, "readiness must fail while shutting down");
+    runtime.stop_admin();
+}
