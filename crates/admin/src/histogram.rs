@@ -12,6 +12,19 @@
 //! Readers take a [`HistogramSnapshot`] (plain numbers) and ask it for quantiles;
 //! [`HistogramSnapshot::delta`] against an earlier snapshot gives a windowed view
 //! ("p99 over the last second") without ever resetting the shared atomics.
+//!
+//! ```
+//! use std::time::Duration;
+//! use switchyard_admin::Histogram;
+//!
+//! let latency = Histogram::new();
+//! for ms in 1..=100 {
+//!     latency.observe(Duration::from_millis(ms));
+//! }
+//! let snapshot = latency.snapshot();
+//! let p99 = snapshot.quantile_ms(0.99).unwrap();
+//! assert!((95.0..=100.0).contains(&p99));
+//! ```
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

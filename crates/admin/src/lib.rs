@@ -12,6 +12,43 @@
 //! Entry point: [`serve`], given a bound listener, the control handle, an optional bearer
 //! token for mutating calls and a cancellation token for graceful shutdown. The API
 //! reference is the module documentation of [`server`].
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use switchyard_admin::{Control, ControlError, ReloadFuture, ReloadSummary, StateDoc};
+//!
+//! struct Runtime; // owns pools, listeners, health...
+//!
+//! impl Control for Runtime {
+//!     fn state(&self) -> StateDoc { StateDoc::default() }
+//!     fn drain(&self, pool: &str, _server: &str) -> Result<(), ControlError> {
+//!         Err(ControlError::unknown_pool(pool))
+//!     }
+//!     fn enable(&self, pool: &str, _server: &str) -> Result<(), ControlError> {
+//!         Err(ControlError::unknown_pool(pool))
+//!     }
+//!     fn disable(&self, pool: &str, _server: &str) -> Result<(), ControlError> {
+//!         Err(ControlError::unknown_pool(pool))
+//!     }
+//!     fn set_weight(&self, pool: &str, _server: &str, _weight: u32) -> Result<(), ControlError> {
+//!         Err(ControlError::unknown_pool(pool))
+//!     }
+//!     fn set_algorithm(&self, pool: &str, _algorithm: &str) -> Result<(), ControlError> {
+//!         Err(ControlError::unknown_pool(pool))
+//!     }
+//!     fn reload(&self) -> ReloadFuture {
+//!         Box::pin(async { Ok(ReloadSummary::default()) })
+//!     }
+//!     fn ready(&self) -> bool { true }
+//! }
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:9900").await?;
+//! let shutdown = tokio_util::sync::CancellationToken::new();
+//! switchyard_admin::serve(listener, Arc::new(Runtime), Some("change-me".into()), shutdown).await;
+//! # Ok(())
+//! # }
+//! ```
 
 mod auth;
 pub mod control;
