@@ -142,11 +142,7 @@ impl Ord for Ev {
 
 impl<'s> Engine<'s> {
     pub fn new(sc: &'s Scenario, route: Route) -> Result<Self, SimError> {
-        let frame = Frame {
-            warmup: sc.warmup,
-            duration: sc.duration,
-            windows: sc.windows,
-        };
+        let frame = Frame::new(sc.warmup, sc.duration, sc.windows);
         let resolver_cdf = sc.dns.as_ref().map_or_else(Vec::new, |d| {
             d.shares
                 .iter()

@@ -69,7 +69,7 @@ impl Server {
         if self.speed == 1.0 && self.slow == 1.0 {
             work
         } else {
-            (work as f64 * self.slow / self.speed).round() as Nanos
+            (work as f64 * self.slow / self.speed + 0.5) as Nanos
         }
     }
 

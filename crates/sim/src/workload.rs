@@ -171,7 +171,7 @@ pub fn sample_service(service: &Service, rng: &mut SmallRng) -> Nanos {
 fn exponential(rng: &mut SmallRng, mean: f64) -> Nanos {
     // 1 - U lies in (0, 1], so the logarithm is finite.
     let u: f64 = rng.random();
-    (-(1.0 - u).ln() * mean).round() as Nanos
+    (-(1.0 - u).ln() * mean + 0.5) as Nanos
 }
 
 /// A standard normal draw (Box–Muller; the second value is not kept, for simplicity).
