@@ -330,6 +330,9 @@ impl<'s> Engine<'s> {
         r.server = server as u32;
         r.sent = now;
         r.tried.push(server as u32);
+        // A timeout armed for an earlier attempt is stale (its serial is old): this
+        // attempt arms its own if it needs one.
+        r.timeout_armed = false;
         let job = Job {
             req: id,
             serial: r.serial,

@@ -196,3 +196,30 @@ fn passive_health_ejects_a_server_that_keeps_failing_and_retries_it_later() {
         "every other request of 0.1 .. 99.9 s hits the dead server"
     );
 }
+
+#[test]
+fn a_retried_attempt_gets_its_own_timeout() {
+    // Requests queued at "a" (their first attempt's timeout armed) are reset when it
+    // crashes and retried on "b", whose queue only grows: the retry must time out after
+    // 1 s like any attempt, so nothing completes later than two timeouts after arriving.
+    let r = report(
+        r#"duration = "10s"
+           algorithms = ["round_robin"]
+           timeout = "1s"
+           retries = 1
+           dead_server = "refuse"
+           arrivals = { process = "constant", rate = 10.0 }
+           service = { distribution = "constant", mean = "800ms" }
+           [[server]]
+           name = "a"
+           speed = 2.0
+           [[server]]
+           name = "b"
+           [[event]]
+           at = "5s"
+           kill = "a""#,
+    );
+    let run = only(&r);
+    assert!(run.completed > 0);
+    assert!(run.latency_ms.max <= 2000.0, "{:?}", run.latency_ms);
+}
