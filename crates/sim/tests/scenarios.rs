@@ -223,3 +223,24 @@ fn many_balancers_give_least_connections_only_partial_information() {
         );
     }
 }
+
+#[test]
+fn gray_failure_ten_balancer_instances_herd_onto_the_slow_server() {
+    let many = run_file("gray-failure.toml", &[]);
+    let one = run_file("gray-failure.toml", &[("balancers = 10", "balancers = 1")]);
+    // Mean requests at s0 while it is slow (windows are 1 s; skip the first 5 s).
+    let slow_load =
+        |r: &Report, name: &str| get(r, name).window_load[0][35..90].iter().sum::<f64>() / 55.0;
+    for name in ["least_connections", "power_of_two", "peak_ewma"] {
+        let (herd, alone) = (slow_load(&many, name), slow_load(&one, name));
+        assert!(
+            herd > 2.5 * alone,
+            "{name}: {herd:.1} requests at s0 with 10 instances vs {alone:.1} with one"
+        );
+        assert!(
+            get(&many, name).latency_ms.p99 > get(&one, name).latency_ms.p99,
+            "{name}"
+        );
+    }
+    assert!(slow_load(&many, "round_robin") > 30.0);
+}
