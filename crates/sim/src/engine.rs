@@ -88,6 +88,8 @@ struct Req {
     attempts: u32,
     balancer: u32,
     resolver: u32,
+    /// The client's hash key, for ring_hash and maglev.
+    hash: Option<u64>,
     server: u32,
     sent: Nanos,
     /// The current attempt is at a live server (queued or in service).
@@ -294,6 +296,10 @@ impl<'s> Engine<'s> {
                 .position(|c| u < *c)
                 .unwrap_or(self.resolver_cdf.len() - 1) as u32
         };
+        let hash = self.sc.clients.map(|n| {
+            let client: u32 = self.workload.random_range(0..n);
+            switchyard_balance::hash_bytes(&client.to_le_bytes())
+        });
         let id = match self.free.pop() {
             Some(id) => id,
             None => {
@@ -308,6 +314,7 @@ impl<'s> Engine<'s> {
         r.attempts = 0;
         r.balancer = balancer;
         r.resolver = resolver;
+        r.hash = hash;
         r.tried.clear();
         self.in_flight += 1;
         self.stats.arrived(self.now);
@@ -391,7 +398,8 @@ impl<'s> Engine<'s> {
         match &mut self.route {
             Route::Direct(s) => Some(*s),
             Route::Balanced(balancers) => {
-                let (server, ticket) = balancers[r.balancer as usize].pick(&r.tried, now)?;
+                let (server, ticket) =
+                    balancers[r.balancer as usize].pick(&r.tried, r.hash, now)?;
                 r.ticket = Some(ticket);
                 Some(server)
             }
@@ -404,7 +412,7 @@ impl<'s> Engine<'s> {
                 if entry.1 <= now || entry.0 == u32::MAX {
                     let n = balancers.len();
                     let dns = &mut balancers[r.resolver as usize % n];
-                    let (server, _answer) = dns.pick(&[], now)?;
+                    let (server, _answer) = dns.pick(&[], None, now)?;
                     *entry = (server as u32, now + *ttl);
                 }
                 Some(entry.0 as usize)

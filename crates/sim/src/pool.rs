@@ -108,12 +108,19 @@ impl Balancer {
         }
     }
 
-    /// Picks a server, avoiding those already `tried`; `None` when no server is available.
-    pub fn pick(&mut self, tried: &[u32], now: Nanos) -> Option<(usize, Ticket)> {
+    /// Picks a server, avoiding those already `tried`, placing by `hash` for the hash
+    /// algorithms (a random key when `None`); `None` when no server is available.
+    pub fn pick(
+        &mut self,
+        tried: &[u32],
+        hash: Option<u64>,
+        now: Nanos,
+    ) -> Option<(usize, Ticket)> {
         self.exclude.clear();
         self.exclude
             .extend(tried.iter().map(|&i| self.ids[i as usize]));
-        let request = PickRequest::new().with_exclude(&self.exclude);
+        let mut request = PickRequest::new().with_exclude(&self.exclude);
+        request.hash = hash;
         let picked = self.pool.pick(&request, &mut self.pick_rng, now)?;
         let server = index_of(picked.address());
         Some((server, Ticket { picked, server }))

@@ -28,6 +28,8 @@ pub struct Scenario {
     pub direct: Option<usize>,
     /// Independent balancer instances, each with its own state.
     pub balancers: usize,
+    /// Distinct clients; a request's hash key (ring_hash, maglev) is its client's.
+    pub clients: Option<u32>,
     /// Per-attempt request timeout; `None` waits forever.
     pub timeout: Option<Nanos>,
     /// Extra attempts after a failed one.
@@ -161,6 +163,8 @@ struct RawScenario {
     direct: Option<Spanned<String>>,
     #[serde(default = "one")]
     balancers: Spanned<u32>,
+    #[serde(default)]
+    clients: Option<Spanned<u32>>,
     #[serde(default)]
     timeout: Option<Timeout>,
     #[serde(default)]
@@ -439,6 +443,12 @@ impl Checker<'_> {
             algorithms,
             direct,
             balancers: *raw.balancers.get_ref() as usize,
+            clients: match raw.clients {
+                Some(c) if *c.get_ref() == 0 => {
+                    return self.err(c.span(), "clients must be at least 1")
+                }
+                c => c.map(|c| *c.get_ref()),
+            },
             timeout: raw.timeout.map_or(Some(DEFAULT_TIMEOUT), |t| t.0),
             retries: raw.retries,
             dead_server: raw.dead_server,

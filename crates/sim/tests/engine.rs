@@ -223,3 +223,47 @@ fn a_retried_attempt_gets_its_own_timeout() {
     assert!(run.completed > 0);
     assert!(run.latency_ms.max <= 2000.0, "{:?}", run.latency_ms);
 }
+
+#[test]
+fn clients_give_hash_algorithms_a_stable_key() {
+    // Three clients over ten servers: consistent hashing puts each client on one server,
+    // so at most three servers see traffic; without client keys every request gets a
+    // random key and all ten do.
+    let text = r#"duration = "100s"
+           algorithms = ["ring_hash", "maglev"]
+           clients = 3
+           arrivals = { process = "poisson", rate = 20.0 }
+           service = { distribution = "constant", mean = "1ms" }
+           [[server]]
+           name = "s0"
+           [[server]]
+           name = "s1"
+           [[server]]
+           name = "s2"
+           [[server]]
+           name = "s3"
+           [[server]]
+           name = "s4"
+           [[server]]
+           name = "s5"
+           [[server]]
+           name = "s6"
+           [[server]]
+           name = "s7"
+           [[server]]
+           name = "s8"
+           [[server]]
+           name = "s9""#;
+    for run in &report(text).runs {
+        let used = run.share.iter().filter(|s| **s > 0.0).count();
+        assert!((1..=3).contains(&used), "{}: {:?}", run.name, run.share);
+    }
+    for run in &report(&text.replace("clients = 3", "")).runs {
+        assert!(
+            run.share.iter().all(|s| *s > 0.03),
+            "{}: {:?}",
+            run.name,
+            run.share
+        );
+    }
+}
