@@ -156,3 +156,44 @@ async fn well_formed_pipelined_requests_all_pass_in_order() {
     assert_eq!(uris, ["/1", "/2", "/3", "/4"]);
     h.stop().await;
 }
+
+/// What hyper 1 alone (no framing guard) does with each ambiguous case: `true` when it
+/// refuses with 400 by itself. Pins why the guard exists: the cases hyper accepts.
+async fn hyper_alone_refuses(bytes: &[u8]) -> bool {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let svc =
+            hyper::service::service_fn(|req: http::Request<hyper::body::Incoming>| async move {
+                use http_body_util::BodyExt;
+                let _ = req.into_body().collect().await;
+                Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Empty::<
+                    bytes::Bytes,
+                >::new()))
+            });
+        let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+            .serve_connection(TokioIo::new(tcp), svc)
+            .await;
+    });
+    let reply = raw(addr, bytes).await;
+    server.abort();
+    reply.starts_with("HTTP/1.1 400")
+}
+
+#[tokio::test]
+async fn hyper_alone_accepts_some_ambiguous_heads_that_the_guard_refuses() {
+    let mut accepted = Vec::new();
+    for (name, bytes) in CASES {
+        if !hyper_alone_refuses(bytes).await {
+            accepted.push(*name);
+        }
+    }
+    eprintln!("hyper 1 alone accepts: {accepted:?}");
+    assert!(
+        accepted.contains(&"content_length_and_transfer_encoding"),
+        "{accepted:?}"
+    );
+    assert!(accepted.contains(&"bare_lf_in_headers"), "{accepted:?}");
+}
