@@ -90,12 +90,24 @@ fn mmc_mean_time_in_system_matches_erlang_c() {
     );
 }
 
+// 100 servers, 90 requests per second (utilisation 0.9), one request at a time each.
+
 #[test]
-fn hundred_servers_at_ninety_percent_random_round_robin_and_two_choices() {
-    let random = queue("random", 100, 1, 90.0, 2_000, 16_000);
+fn hundred_servers_random_is_a_hundred_mm1_queues() {
+    let random = queue("random", 100, 1, 90.0, 1_000, 6_000);
     assert_within("random", random.time_in_system_s, 10.0, 0.05);
+}
+
+#[test]
+fn hundred_servers_round_robin_is_a_hundred_erlang_100_queues() {
+    // E_k/M/1: W = 1/(μ(1-σ)) with σ = (kλ/(kλ + μ(1-σ)))^k, k = 100: σ ≈ 0.809.
     let round_robin = queue("round_robin", 100, 1, 90.0, 1_000, 12_000);
     assert_within("round_robin", round_robin.time_in_system_s, 5.23, 0.05);
+}
+
+#[test]
+fn hundred_servers_power_of_two_approaches_the_supermarket_model() {
+    // N → ∞: mean queue Σ λ^(2^i - 1) = 2.353, W = 2.353 / 0.9 ≈ 2.6.
     let two = queue("power_of_two", 100, 1, 90.0, 200, 2_000);
     assert_within("power_of_two", two.time_in_system_s, 2.6, 0.05);
 }
