@@ -134,6 +134,28 @@ impl Family<'_> {
         self
     }
 
+    /// Writes a histogram kept in some other shape: `buckets` are `(upper bound in
+    /// seconds, cumulative count)` pairs in increasing order, without `+Inf`, which is
+    /// written from `count`. For histograms that are not a [`HistogramSnapshot`].
+    pub fn histogram_buckets(
+        &mut self,
+        labels: &[(&str, &str)],
+        buckets: &[(f64, u64)],
+        sum_seconds: f64,
+        count: u64,
+    ) -> &mut Self {
+        let mut le = String::new();
+        for (bound, cumulative) in buckets {
+            le.clear();
+            bound.write_to(&mut le);
+            self.line("_bucket", labels, Some(&le), cumulative);
+        }
+        self.line("_bucket", labels, Some("+Inf"), &count);
+        self.line("_sum", labels, None, &sum_seconds);
+        self.line("_count", labels, None, &count);
+        self
+    }
+
     fn line(
         &mut self,
         suffix: &str,
@@ -243,6 +265,27 @@ mod tests {
         assert!(out.contains("switchyard_lat_seconds_bucket{pool=\"p\",le=\"+Inf\"} 3\n"));
         assert!(out.contains("switchyard_lat_seconds_sum{pool=\"p\"} 30.033\n"));
         assert!(out.contains("switchyard_lat_seconds_count{pool=\"p\"} 3\n"));
+    }
+
+    #[test]
+    fn foreign_histograms_render_like_ours() {
+        let mut out = String::new();
+        family(
+            &mut out,
+            "switchyard_x_seconds",
+            MetricKind::Histogram,
+            "X.",
+        )
+        .histogram_buckets(&[("pool", "p")], &[(0.001, 1), (0.5, 3)], 0.75, 4);
+        assert_eq!(
+            out,
+            "# HELP switchyard_x_seconds X.\n# TYPE switchyard_x_seconds histogram\n\
+             switchyard_x_seconds_bucket{pool=\"p\",le=\"0.001\"} 1\n\
+             switchyard_x_seconds_bucket{pool=\"p\",le=\"0.5\"} 3\n\
+             switchyard_x_seconds_bucket{pool=\"p\",le=\"+Inf\"} 4\n\
+             switchyard_x_seconds_sum{pool=\"p\"} 0.75\n\
+             switchyard_x_seconds_count{pool=\"p\"} 4\n"
+        );
     }
 
     #[test]
