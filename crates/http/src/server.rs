@@ -194,7 +194,9 @@ async fn head_overdue(activity: &Activity, limit: Duration) {
     loop {
         let since = activity.head_since.load(Relaxed);
         if since == NO_HEAD {
-            tokio::time::sleep(limit.min(Duration::from_millis(250))).await;
+            // Re-check at half the limit: a head is cut off within 1.5x the limit, and
+            // idle HTTP/2 connections cost one timer wake-up per half limit.
+            tokio::time::sleep((limit / 2).max(Duration::from_millis(10))).await;
             continue;
         }
         tokio::time::sleep_until((clock::instant(since) + limit).into()).await;
