@@ -1,6 +1,10 @@
 //! Pick cost per algorithm and pool size, alone and with a second thread picking from the
 //! same pool, plus the Maglev table build.
 //!
+//! Time is the measuring thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), not wall time:
+//! the development machines are shared, and preemption by other builds would otherwise
+//! dominate nanosecond-scale results. Cache and memory-bus interference still shows.
+//!
 //! Run: `cargo bench -p switchyard-balance --bench pick -- --warm-up-time 1 --measurement-time 2`
 
 use std::hint::black_box;
@@ -8,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use rand::rngs::SmallRng;
@@ -37,6 +41,27 @@ fn pick_once(pool: &Pool, rng: &mut SmallRng, key: &mut u64) {
     black_box(pool.pick(&req, rng, 0));
 }
 
+/// CPU time consumed by the calling thread so far.
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Runs `f` `iters` times and returns the CPU time it took.
+fn cpu_timed(iters: u64, mut f: impl FnMut()) -> Duration {
+    let start = thread_cpu();
+    for _ in 0..iters {
+        f();
+    }
+    thread_cpu() - start
+}
+
 fn single(c: &mut Criterion) {
     for alg in Algorithm::ALL {
         let mut group = c.benchmark_group(format!("pick/{alg}"));
@@ -45,7 +70,7 @@ fn single(c: &mut Criterion) {
             let mut rng = SmallRng::seed_from_u64(1);
             let mut key = 0u64;
             group.bench_function(BenchmarkId::from_parameter(n), |b| {
-                b.iter(|| pick_once(&pool, &mut rng, &mut key))
+                b.iter_custom(|iters| cpu_timed(iters, || pick_once(&pool, &mut rng, &mut key)))
             });
         }
         group.finish();
@@ -72,13 +97,7 @@ fn contended(c: &mut Criterion) {
             let mut rng = SmallRng::seed_from_u64(1);
             let mut key = 0u64;
             group.bench_function(BenchmarkId::from_parameter(n), |b| {
-                b.iter_custom(|iters| {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        pick_once(&pool, &mut rng, &mut key);
-                    }
-                    start.elapsed()
-                })
+                b.iter_custom(|iters| cpu_timed(iters, || pick_once(&pool, &mut rng, &mut key)))
             });
             stop.store(true, Ordering::Relaxed);
             rival.join().expect("rival thread");
@@ -98,7 +117,11 @@ fn maglev_build(c: &mut Criterion) {
     let weights = vec![1u32; perms.len()];
     let mut group = c.benchmark_group("maglev_build");
     group.bench_function("n1000_m65537", |b| {
-        b.iter(|| black_box(build_maglev_table(m, &perms, &weights)))
+        b.iter_custom(|iters| {
+            cpu_timed(iters, || {
+                black_box(build_maglev_table(m, &perms, &weights));
+            })
+        })
     });
     let spec = PoolSpec::new(
         "bench",
@@ -108,7 +131,11 @@ fn maglev_build(c: &mut Criterion) {
             .collect(),
     );
     group.bench_function("pool_snapshot_n1000", |b| {
-        b.iter(|| black_box(Pool::new_all_up(spec.clone(), 0).expect("valid")))
+        b.iter_custom(|iters| {
+            cpu_timed(iters, || {
+                black_box(Pool::new_all_up(spec.clone(), 0).expect("valid"));
+            })
+        })
     });
     group.finish();
 }
