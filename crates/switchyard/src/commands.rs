@@ -1,0 +1,105 @@
+//! `check`, `run`, `simulate` and `generate`: each a few lines over a library crate.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::CommandFactory;
+
+use crate::cli::{Cli, Generated, SimulateArgs};
+
+/// `switchyard check -c FILE`: every error with its location, exit 2 when any.
+pub fn check(path: &Path) -> ExitCode {
+    match switchyard_config::load(path) {
+        Ok(config) => {
+            println!(
+                "{}: configuration is valid ({} listeners, {} pools, {} zones, {} datacenters)",
+                path.display(),
+                config.listeners.len(),
+                config.pools.len(),
+                config.zones.len(),
+                config.datacenters.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            let n = errors.len();
+            eprintln!(
+                "{}: {n} error{}",
+                path.display(),
+                if n == 1 { "" } else { "s" }
+            );
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `switchyard run -c FILE`: serve until SIGTERM/SIGINT, reload on SIGHUP.
+pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
+    let config = match switchyard_config::load(path) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let system = switchyard_runtime::Runtime::start(config, Some(path.to_path_buf()))
+            .await
+            .with_context(|| format!("cannot start with {}", path.display()))?;
+        tracing::info!(config = %path.display(), "switchyard is running");
+        system
+            .run_until_signalled()
+            .await
+            .context("signal handling failed")?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `switchyard simulate SCENARIO [--out DIR]`.
+pub fn simulate(args: &SimulateArgs) -> ExitCode {
+    use std::io::IsTerminal;
+    let progress = std::io::stderr().is_terminal();
+    match switchyard_sim::run_file(&args.scenario, args.out.as_deref(), progress) {
+        Ok(report) => {
+            print!("{}", report.table());
+            if let Some(dir) = &args.out {
+                println!("results written to {}", dir.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("switchyard: {error}");
+            // A scenario that cannot be read or understood is a usage error; failing to
+            // write results is a runtime failure.
+            match error {
+                switchyard_sim::SimError::Write { .. } => ExitCode::from(1),
+                _ => ExitCode::from(2),
+            }
+        }
+    }
+}
+
+/// Completions and the man page, generated from the clap definition.
+pub fn generate(what: Generated) -> anyhow::Result<ExitCode> {
+    let mut command = Cli::command();
+    let mut out = std::io::stdout();
+    let shell = match what {
+        Generated::Bash => clap_complete::Shell::Bash,
+        Generated::Zsh => clap_complete::Shell::Zsh,
+        Generated::Fish => clap_complete::Shell::Fish,
+        Generated::Man => {
+            clap_mangen::Man::new(command)
+                .render(&mut out)
+                .context("cannot write the man page")?;
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    clap_complete::generate(shell, &mut command, "switchyard", &mut out);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,119 @@
+//! `switchyard demo`: the whole system on this machine with no file needed.
+//!
+//! It starts four demo backends (`backends`), writes the embedded configuration
+//! (`demo.toml`) and MaxMind's test GeoIP database into a private temporary directory,
+//! runs the same runtime `switchyard run` does on it (so `SIGHUP` reloads that file), and
+//! with `--traffic RATE` a built-in client (`traffic`) so the dashboard moves at once.
+
+pub mod backends;
+mod traffic;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::DemoArgs;
+
+/// The demo's configuration, as `--print-config` shows it.
+pub const CONFIG: &str = include_str!("demo.toml");
+
+/// MaxMind's GeoLite2 City test database (made-up data, MIT licensed).
+const GEOIP_DB: &[u8] = include_bytes!("../../assets/GeoLite2-City-Test.mmdb");
+
+/// Entry point of `switchyard demo`.
+pub fn main(args: &DemoArgs) -> anyhow::Result<ExitCode> {
+    if args.print_config {
+        print!("{CONFIG}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(rate) = args.traffic {
+        anyhow::ensure!(
+            rate.is_finite() && rate > 0.0 && rate <= 10_000.0,
+            "--traffic takes a rate between 0 and 10000 requests per second, not {rate}"
+        );
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("switchyard-demo-")
+        .tempdir()
+        .context("cannot create a temporary directory for the demo configuration")?;
+    let path = dir.path().join("switchyard.toml");
+    std::fs::write(&path, CONFIG).context("cannot write the demo configuration")?;
+    std::fs::write(dir.path().join("GeoLite2-City-Test.mmdb"), GEOIP_DB)
+        .context("cannot write the demo GeoIP database")?;
+    let config = switchyard_config::load(&path).map_err(|errors| {
+        anyhow::anyhow!("the embedded demo configuration is invalid (a bug):\n{errors}")
+    })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let stop_backends = CancellationToken::new();
+        backends::start(stop_backends.clone()).await?;
+        let system = switchyard_runtime::Runtime::start(config, Some(path.clone()))
+            .await
+            .context("cannot start the demo")?;
+        print_banner(&path);
+        if let Some(rate) = args.traffic {
+            tokio::spawn(traffic::run(
+                "http://127.0.0.1:8080/",
+                rate,
+                stop_backends.clone(),
+            ));
+        }
+        system.run_until_signalled().await?;
+        stop_backends.cancel();
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn print_banner(path: &std::path::Path) {
+    println!(
+        "\
+switchyard demo is running (Ctrl-C to stop)
+
+  dashboard   http://127.0.0.1:9900/
+  HTTP        http://127.0.0.1:8080/   balancing over fast, medium, slow and flaky
+  DNS         127.0.0.1:5353           zone demo.test
+  config      {config}   (edit it, then `kill -HUP {pid}` to reload)
+
+Try:
+  curl -s http://127.0.0.1:8080/                      # answered by one of the four backends
+  for i in $(seq 20); do curl -s http://127.0.0.1:8080/; done | sort | uniq -c
+  curl -s http://127.0.0.1:8080/hello                 # a route that answers by itself
+  dig @127.0.0.1 -p 5353 app.demo.test A +short       # the pool's healthy servers
+  dig @127.0.0.1 -p 5353 www.demo.test A +short       # static round-robin: order rotates
+  dig @127.0.0.1 -p 5353 global.demo.test A +subnet=81.2.69.142/32 +short   # London: nearest datacenter
+  curl -s http://127.0.0.1:9900/api/v1/state | head -c 600
+  curl -s -X POST http://127.0.0.1:9900/api/v1/pools/demo/servers/fast/drain
+  curl -s -X PUT -d '{{\"algorithm\":\"round_robin\"}}' http://127.0.0.1:9900/api/v1/pools/demo/algorithm
+  curl -s http://127.0.0.1:9900/metrics | grep switchyard_ | head
+",
+        config = path.display(),
+        pid = std::process::id()
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_configuration_is_valid() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("switchyard.toml");
+        std::fs::write(&path, CONFIG).unwrap();
+        std::fs::write(dir.path().join("GeoLite2-City-Test.mmdb"), GEOIP_DB).unwrap();
+        let config = switchyard_config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let pool = config.pool("demo").expect("the demo pool");
+        let names: Vec<&str> = pool.servers.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["fast", "medium", "slow", "flaky"]);
+        for (server, backend) in pool.servers.iter().zip(backends::BACKENDS) {
+            assert_eq!(
+                server.address.to_string(),
+                format!("{}:{}", backend.ip, backend.port)
+            );
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! The command line as a user meets it: exit codes, messages, the demo end to end.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn switchyard() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_switchyard"))
+}
+
+fn write(dir: &tempfile::TempDir, text: &str) -> std::path::PathBuf {
+    let path = dir.path().join("switchyard.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn version_prints_the_version() {
+    let out = switchyard().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("switchyard {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn check_accepts_a_valid_file_with_exit_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        "[[pool]]\nname = \"app\"\n[[pool.server]]\nname = \"a\"\naddress = \"127.0.0.1:9001\"\n\
+         [[listener]]\nname = \"web\"\nprotocol = \"http\"\nlisten = \"127.0.0.1:8080\"\npool = \"app\"\n",
+    );
+    let out = switchyard()
+        .args(["check", "-c"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("configuration is valid"));
+}
+
+#[test]
+fn check_reports_every_error_located_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        "[[pool]]\nname = \"app\"\nalgorithm = \"fastest\"\n[[pool.server]]\nname = \"a\"\n\
+         address = \"127.0.0.1:9001\"\nweight = 0\n[[listener]]\nname = \"web\"\nprotocol = \"http\"\n\
+         listen = \"127.0.0.1:8080\"\npool = \"nowhere\"\n",
+    );
+    let out = switchyard()
+        .args(["check", "-c"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let file = path.display().to_string();
+    assert!(
+        err.contains(&format!(
+            "{file}:3:13: unknown algorithm \"fastest\"; expected one of round_robin"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{file}:7:10: weight 0 is out of range 1..=1000")),
+        "{err}"
+    );
+    assert!(
+        err.contains("pool \"nowhere\" is not defined; pools are: app"),
+        "{err}"
+    );
+    assert!(err.contains("3 errors"), "{err}");
+}
+
+#[test]
+fn check_of_a_missing_file_exits_2() {
+    let out = switchyard()
+        .args(["check", "-c", "/nonexistent/switchyard.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+}
+
+#[test]
+fn an_unknown_command_is_a_usage_error() {
+    let out = switchyard().arg("frobnicate").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn run_with_an_invalid_file_exits_2_and_serves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "[[pool]]\nname = \"BAD NAME\"\n");
+    let out = switchyard()
+        .args(["run", "-c"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn demo_print_config_is_a_valid_configuration() {
+    let out = switchyard()
+        .args(["demo", "--print-config"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("[[pool]]") && text.contains("demo.test"));
+}
+
+#[test]
+fn generate_writes_completions_and_a_man_page() {
+    for (what, needle) in [("bash", "switchyard"), ("man", ".TH")] {
+        let out = switchyard().args(["generate", what]).output().unwrap();
+        assert!(out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(needle),
+            "{what}"
+        );
+    }
+}
+
+/// The README's main command: the demo serves HTTP, DNS and the admin API, and stops
+/// cleanly on SIGTERM. It uses the demo's fixed ports, so it is the only test that does.
+#[test]
+fn demo_serves_http_dns_and_admin_then_stops_on_sigterm() {
+    let mut child = switchyard()
+        .arg("demo")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = wait_http("http://127.0.0.1:9900/readyz", 200, Duration::from_secs(20));
+    assert!(http.is_some(), "the demo never became ready");
+    let mut names = std::collections::BTreeSet::new();
+    for _ in 0..40 {
+        if let Some((200, body)) = fetch("http://127.0.0.1:8080/") {
+            names.insert(body.trim().to_string());
+        }
+    }
+    assert!(names.len() >= 3, "the demo balanced over only {names:?}");
+    assert_eq!(
+        fetch("http://127.0.0.1:8080/hello").map(|r| r.1),
+        Some("hello from switchyard\n".into())
+    );
+    let state = fetch("http://127.0.0.1:9900/api/v1/state")
+        .expect("state")
+        .1;
+    assert!(state.contains("\"name\":\"demo\""), "{state}");
+
+    // DNS over UDP with a raw query for app.demo.test A.
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut query = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in ["app", "demo", "test"] {
+        query.push(label.len() as u8);
+        query.extend_from_slice(label.as_bytes());
+    }
+    query.extend_from_slice(&[0, 0, 1, 0, 1]);
+    socket.send_to(&query, "127.0.0.1:5353").unwrap();
+    let mut answer = [0u8; 512];
+    let n = socket.recv(&mut answer).unwrap();
+    assert!(n > query.len(), "short DNS answer");
+    assert_eq!(&answer[..2], &[0x12, 0x34]);
+    assert_eq!(answer[3] & 0x0f, 0, "rcode not NOERROR");
+    let answers = u16::from_be_bytes([answer[6], answer[7]]);
+    assert!(answers >= 1, "no A records for app.demo.test");
+
+    let pid = child.id() as i32;
+    // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the demo did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "demo exited with {status}");
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(out.contains("http://127.0.0.1:9900/"), "{out}");
+}
+
+/// A blocking HTTP/1.1 GET with curl-like simplicity: (status, body).
+fn fetch(url: &str) -> Option<(u16, String)> {
+    use std::io::Write;
+    let rest = url.strip_prefix("http://")?;
+    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}")))?;
+    let mut stream = std::net::TcpStream::connect(host).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split(' ').nth(1)?.parse().ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Some((status, body))
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+fn wait_http(url: &str, status: u16, limit: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if fetch(url).is_some_and(|(s, _)| s == status) {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
