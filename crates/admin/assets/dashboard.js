@@ -170,7 +170,8 @@ function renderListeners(doc, r) {
   $("listeners-empty").hidden = seen.size > 0;
 }
 function renderStack(stack, pool, r) {
-  if (!pool) { stack.replaceChildren(); stack.title = "no pool"; return; }
+  stack.hidden = !pool;
+  if (!pool) { stack.replaceChildren(); return; }
   const parts = pool.servers.map((s) => ({ name: s.name, req: (r.servers.get(pool.name + "\u0000" + s.name) || {}).req || 0 }));
   const total = parts.reduce((a, p) => a + p.req, 0);
   while (stack.children.length < parts.length) stack.append(el("span"));
@@ -309,6 +310,8 @@ function drawSpark(c, series) {
   const g = c.getContext("2d");
   g.setTransform(dpr, 0, 0, dpr, 0, 0);
   g.clearRect(0, 0, w, h);
+  g.strokeStyle = cssVar("--line"); g.lineWidth = 1;
+  g.beginPath(); g.moveTo(0, h - 1.5); g.lineTo(w, h - 1.5); g.stroke();
   const max = Math.max(1, ...series.map((p) => p.rps));
   const x = (i) => w - (series.length - 1 - i) * (w / (SPARK_POINTS - 1));
   const y = (v) => h - 2 - (v / max) * (h - 4);
