@@ -135,14 +135,22 @@ fn generate_writes_completions_and_a_man_page() {
 /// cleanly on SIGTERM. It uses the demo's fixed ports, so it is the only test that does.
 #[test]
 fn demo_serves_http_dns_and_admin_then_stops_on_sigterm() {
+    let log = tempfile::NamedTempFile::new().unwrap();
     let mut child = switchyard()
         .arg("demo")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log.reopen().unwrap())
         .spawn()
         .unwrap();
+    let stderr = || std::fs::read_to_string(log.path()).unwrap_or_default();
     let http = wait_http("http://127.0.0.1:9900/readyz", 200, Duration::from_secs(20));
-    assert!(http.is_some(), "the demo never became ready");
+    assert!(http.is_some(), "the demo never became ready:\n{}", stderr());
+    // Another process on the demo's ports would answer too: make sure it is ours.
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the demo exited at start:\n{}",
+        stderr()
+    );
     let mut names = std::collections::BTreeSet::new();
     for _ in 0..40 {
         if let Some((200, body)) = fetch("http://127.0.0.1:8080/") {
@@ -193,7 +201,7 @@ fn demo_serves_http_dns_and_admin_then_stops_on_sigterm() {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert!(status.success(), "demo exited with {status}");
+    assert!(status.success(), "demo exited with {status}:\n{}", stderr());
     let mut out = String::new();
     child
         .stdout
