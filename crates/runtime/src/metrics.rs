@@ -50,7 +50,180 @@ pub(crate) fn render(runtime: &Runtime, state: &StateDoc, out: &mut String) {
         &[("to", "down")],
         c.transitions_down_total.load(Ordering::Relaxed),
     );
+    render_http(runtime, out);
+    render_l4(runtime, out);
     render_dns(runtime, out);
+}
+
+/// Counter rows of one family: (listener, labels, value).
+type Rows<'a> = Vec<(String, Vec<(&'a str, &'a str)>, u64)>;
+
+fn counter_family(out: &mut String, name: &str, help: &str, rows: &Rows<'_>) {
+    if rows.is_empty() {
+        return;
+    }
+    let mut f = family(out, name, MetricKind::Counter, help);
+    for (listener, labels, value) in rows {
+        let mut all: Vec<(&str, &str)> = vec![("listener", listener.as_str())];
+        all.extend(labels.iter().copied());
+        f.sample(&all, *value);
+    }
+}
+
+fn render_http(runtime: &Runtime, out: &mut String) {
+    let stats: Vec<(String, switchyard_http::StatsSnapshot)> = {
+        let set = runtime.inner.listeners.lock().expect("listener lock");
+        set.iter()
+            .filter_map(|r| match &r.plane {
+                Plane::Http { shared, .. } => {
+                    Some((r.config.name.clone(), shared.stats.snapshot()))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+    let mut rows: Rows = Vec::new();
+    for (listener, s) in &stats {
+        for (class, n) in CLASSES.iter().zip(s.responses_by_class) {
+            rows.push((listener.clone(), vec![("class", *class)], n));
+        }
+    }
+    counter_family(
+        out,
+        "switchyard_http_responses_total",
+        "HTTP responses sent, by status class.",
+        &rows,
+    );
+    let simple = |pick: fn(&switchyard_http::StatsSnapshot) -> u64| -> Rows {
+        stats
+            .iter()
+            .map(|(l, s)| (l.clone(), vec![], pick(s)))
+            .collect()
+    };
+    counter_family(
+        out,
+        "switchyard_http_retries_total",
+        "Requests retried on another server.",
+        &simple(|s| s.retries),
+    );
+    let mut errors: Rows = Vec::new();
+    for (listener, s) in &stats {
+        errors.push((
+            listener.clone(),
+            vec![("kind", "bad_gateway")],
+            s.bad_gateway,
+        ));
+        errors.push((listener.clone(), vec![("kind", "no_server")], s.unavailable));
+        errors.push((
+            listener.clone(),
+            vec![("kind", "gateway_timeout")],
+            s.gateway_timeout,
+        ));
+        errors.push((
+            listener.clone(),
+            vec![("kind", "rejected_framing")],
+            s.rejected_framing,
+        ));
+        errors.push((
+            listener.clone(),
+            vec![("kind", "tls_handshake")],
+            s.tls_failures,
+        ));
+    }
+    counter_family(
+        out,
+        "switchyard_http_errors_total",
+        "HTTP errors by kind (502, 503, 504, rejected framing, TLS).",
+        &errors,
+    );
+    counter_family(
+        out,
+        "switchyard_http_upgrades_total",
+        "Connections upgraded (WebSocket) and tunnelled.",
+        &simple(|s| s.upgrades),
+    );
+}
+
+fn render_l4(runtime: &Runtime, out: &mut String) {
+    let stats: Vec<(String, switchyard_l4::StatsSnapshot)> = {
+        let set = runtime.inner.listeners.lock().expect("listener lock");
+        set.iter()
+            .filter_map(|r| match &r.plane {
+                Plane::L4 { state } => Some((r.config.name.clone(), state.load().stats.snapshot())),
+                _ => None,
+            })
+            .collect()
+    };
+    let simple = |pick: fn(&switchyard_l4::StatsSnapshot) -> u64| -> Rows {
+        stats
+            .iter()
+            .map(|(l, s)| (l.clone(), vec![], pick(s)))
+            .collect()
+    };
+    counter_family(
+        out,
+        "switchyard_l4_connections_rejected_total",
+        "Connections closed at once: max_connections or no server.",
+        &simple(|s| s.connections_rejected),
+    );
+    counter_family(
+        out,
+        "switchyard_l4_connect_failures_total",
+        "Connects to servers that failed (refused or timed out).",
+        &simple(|s| s.connect_failures),
+    );
+    counter_family(
+        out,
+        "switchyard_l4_retries_total",
+        "Connections retried on another server.",
+        &simple(|s| s.retries),
+    );
+    counter_family(
+        out,
+        "switchyard_l4_drain_closed_total",
+        "Connections closed when a draining server's drain_timeout passed.",
+        &simple(|s| s.connections_drain_closed),
+    );
+    counter_family(
+        out,
+        "switchyard_l4_idle_closed_total",
+        "Connections closed by timeouts.idle.",
+        &simple(|s| s.connections_idle_closed),
+    );
+    counter_family(
+        out,
+        "switchyard_udp_flows_created_total",
+        "UDP flows created.",
+        &simple(|s| s.udp_flows_created),
+    );
+    counter_family(
+        out,
+        "switchyard_udp_flows_dropped_total",
+        "New UDP flows dropped because the flow table was full.",
+        &simple(|s| s.udp_flows_dropped),
+    );
+    counter_family(
+        out,
+        "switchyard_udp_flows_expired_total",
+        "UDP flows forgotten after timeouts.idle.",
+        &simple(|s| s.udp_flows_expired),
+    );
+    let mut datagrams: Rows = Vec::new();
+    for (listener, s) in &stats {
+        datagrams.push((listener.clone(), vec![("direction", "in")], s.datagrams_in));
+        datagrams.push((
+            listener.clone(),
+            vec![("direction", "out")],
+            s.datagrams_out,
+        ));
+    }
+    counter_family(
+        out,
+        "switchyard_udp_datagrams_total",
+        "UDP datagrams relayed, by direction.",
+        &datagrams,
+    );
 }
 
 fn render_dns(runtime: &Runtime, out: &mut String) {
@@ -59,7 +232,6 @@ fn render_dns(runtime: &Runtime, out: &mut String) {
         .iter()
         .filter_map(|r| match &r.plane {
             Plane::Dns { stats, .. } => Some((r.config.name.clone(), stats.snapshot())),
-            #[allow(unreachable_patterns)]
             _ => None,
         })
         .collect();
