@@ -47,7 +47,7 @@ done
 cat > "$WORK/haproxy.cfg" <<CFG
 global
     nbthread 1
-    maxconn 100000
+    maxconn 8000
 defaults
     mode tcp
     timeout connect 3s
@@ -60,12 +60,15 @@ listen conn
     bind 127.0.0.1:25313
     server s 127.0.0.1:$ECHO_PORT
 CFG
-taskset -c 1 haproxy -f "$WORK/haproxy.cfg" -db >/dev/null 2>&1 & PIDS+=($!)
+taskset -c 1 haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 & PIDS+=($!)
 sleep 1
+kill -0 "${PIDS[-1]}" 2>/dev/null || { echo "haproxy did not start:"; cat "$WORK/haproxy.log"; exit 1; }
 
 gbps() { # port -> Gbit/s received
     taskset -c 0 iperf3 -c 127.0.0.1 -p "$1" -t "$SECS" -J 2>/dev/null |
-        python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))'
+        python3 -c 'import json,sys
+try: print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))
+except Exception: print("nan")'
 }
 cps() { # port -> new connections per second
     taskset -c 0 "$BIN" connrate 127.0.0.1:"$1" "$SECS" "$CONC" | cut -d' ' -f1
@@ -89,7 +92,7 @@ rows = [l.split() for l in open(sys.argv[1]) if len(l.split()) == 3]
 med = {}
 for t, k, v in rows:
     med.setdefault((t, k), []).append(float(v))
-med = {key: statistics.median(v) for key, v in med.items()}
+med = {key: statistics.median([x for x in v if x == x] or [0.0]) for key, v in med.items()}
 targets = ["direct", "switchyard", "switchyard_nosplice", "haproxy"]
 print(f"{'target':22} {'Gbit/s':>9} {'conn/s':>9} {'tput/haproxy':>13} {'conn/haproxy':>13}")
 for t in targets:

@@ -2,8 +2,9 @@
 //! (EOF on one side becomes `shutdown(Write)` on the other; done when both directions
 //! are), idle timeout, and a periodic check hook the caller uses for draining.
 //!
-//! Each direction uses `splice(2)` through a pipe on Linux (see `splice.rs`) or a plain
-//! userspace copy when splicing is switched off or a pipe cannot be made. Both directions
+//! Each direction starts with a small userspace copy (cheapest for short exchanges) and,
+//! after [`SPLICE_AFTER`] bytes, switches to `splice(2)` through a pipe on Linux (see
+//! `splice.rs`), unless splicing is switched off or a pipe cannot be made. Both directions
 //! work on `&TcpStream` with tokio readiness, so no split halves or extra tasks are needed.
 
 use std::io;
@@ -17,8 +18,11 @@ use tokio::net::TcpStream;
 #[cfg(target_os = "linux")]
 use crate::splice;
 
-/// Userspace copy buffer per direction.
+/// Userspace copy buffer per direction, at first and once reads fill it.
+const SMALL_BUF: usize = 16 * 1024;
 const USER_BUF: usize = 256 * 1024;
+/// Bytes a direction moves by userspace copy before switching to `splice(2)`.
+pub const SPLICE_AFTER: u64 = 256 * 1024;
 
 /// How a forwarded connection ended.
 #[derive(Debug)]
@@ -49,11 +53,14 @@ pub struct DirError {
 
 /// Options of one forwarded connection.
 #[derive(Debug, Clone, Copy)]
-pub struct CopyOpts {
-    /// Use `splice(2)` (Linux); otherwise copy through a userspace buffer.
+pub struct CopyOpts<'a> {
+    /// Use `splice(2)` (Linux) for bulk directions; otherwise copy through a userspace
+    /// buffer throughout.
     pub splice: bool,
     /// Close after this long without a byte in either direction.
     pub idle: Duration,
+    /// Counts directions that switched to `splice(2)`.
+    pub spliced: Option<&'a AtomicU64>,
 }
 
 /// Forwards until both directions are done, or idle, an error, or `check` says stop.
@@ -61,18 +68,18 @@ pub struct CopyOpts {
 pub async fn forward_both(
     client: &TcpStream,
     server: &TcpStream,
-    opts: CopyOpts,
+    opts: CopyOpts<'_>,
     moved_in: impl Fn(usize),
     moved_out: impl Fn(usize),
     mut check: impl FnMut() -> bool,
 ) -> End {
     let last = AtomicU64::new(clock::now());
     let touch = || last.store(clock::now(), Ordering::Relaxed);
-    let up = direction(client, server, opts.splice, |n| {
+    let up = direction(client, server, opts, |n| {
         touch();
         moved_in(n)
     });
-    let down = direction(server, client, opts.splice, |n| {
+    let down = direction(server, client, opts, |n| {
         touch();
         moved_out(n)
     });
@@ -106,29 +113,20 @@ pub async fn forward_both(
 }
 
 /// One direction: forward until EOF, then shut down the write side of `to`.
+///
+/// Starts with a small userspace buffer, which is cheapest for the short exchanges most
+/// connections are; once a direction has moved [`SPLICE_AFTER`] bytes it is a bulk
+/// transfer and switches to `splice(2)` (when enabled and a pipe can be made).
 async fn direction(
     from: &TcpStream,
     to: &TcpStream,
-    use_splice: bool,
-    moved: impl FnMut(usize),
+    opts: CopyOpts<'_>,
+    mut moved: impl FnMut(usize),
 ) -> Result<(), DirError> {
-    // Wait for the first byte (or EOF) before making a pipe: idle connections hold none.
-    from.readable().await.map_err(DirError::read)?;
-    #[cfg(target_os = "linux")]
-    let pipe = if use_splice {
-        splice::Pipe::new().ok()
-    } else {
-        None
-    };
-    #[cfg(target_os = "linux")]
-    match pipe {
-        Some(mut p) => splice::forward(from, to, &mut p, moved).await?,
-        None => forward_user(from, to, moved).await?,
-    };
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = use_splice;
-        forward_user(from, to, moved).await?;
+    let limit = if opts.splice { SPLICE_AFTER } else { u64::MAX };
+    let bulk = forward_user(from, to, &mut moved, limit).await?;
+    if bulk {
+        forward_bulk(from, to, &mut moved, opts.spliced).await?;
     }
     match socket2::SockRef::from(to).shutdown(Shutdown::Write) {
         Err(e) if e.kind() != io::ErrorKind::NotConnected => Err(DirError::write(e)),
@@ -136,18 +134,40 @@ async fn direction(
     }
 }
 
-/// Userspace copy through one buffer until `from` reads EOF.
+/// The rest of a bulk direction: spliced when a pipe can be made, else copied.
+async fn forward_bulk(
+    from: &TcpStream,
+    to: &TcpStream,
+    moved: &mut impl FnMut(usize),
+    spliced: Option<&AtomicU64>,
+) -> Result<(), DirError> {
+    #[cfg(target_os = "linux")]
+    if let Ok(mut pipe) = splice::Pipe::new() {
+        if let Some(c) = spliced {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+        splice::forward(from, to, &mut pipe, moved).await?;
+        return Ok(());
+    }
+    let _ = spliced;
+    forward_user(from, to, moved, u64::MAX).await?;
+    Ok(())
+}
+
+/// Userspace copy until `from` reads EOF (`Ok(false)`) or `limit` bytes have moved
+/// (`Ok(true)`). The buffer starts small and grows when reads fill it.
 async fn forward_user(
     from: &TcpStream,
     to: &TcpStream,
-    mut moved: impl FnMut(usize),
-) -> Result<u64, DirError> {
-    let mut buf = vec![0u8; USER_BUF];
-    let mut total = 0;
-    loop {
+    moved: &mut impl FnMut(usize),
+    limit: u64,
+) -> Result<bool, DirError> {
+    let mut buf = vec![0u8; SMALL_BUF];
+    let mut total = 0u64;
+    while total < limit {
         from.readable().await.map_err(DirError::read)?;
         let n = match from.try_read(&mut buf) {
-            Ok(0) => return Ok(total),
+            Ok(0) => return Ok(false),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
             Err(e) => return Err(DirError::read(e)),
@@ -155,7 +175,11 @@ async fn forward_user(
         write_all(to, &buf[..n]).await.map_err(DirError::write)?;
         total += n as u64;
         moved(n);
+        if n == buf.len() && buf.len() < USER_BUF {
+            buf.resize(USER_BUF, 0);
+        }
     }
+    Ok(true)
 }
 
 // === impl DirError ===

@@ -2,9 +2,9 @@
 //! pipe into the other socket, so payload bytes never enter userspace.
 //!
 //! Driven by tokio's readiness (`readable()`/`writable()` + `try_io`), so a would-block
-//! clears readiness exactly as tokio expects. The pipe starts at the kernel's default size
-//! and grows to 1 MiB once a direction has proved to be a bulk transfer, so ten thousand
-//! idle connections do not pin ten thousand megabytes of pipe buffers.
+//! clears readiness exactly as tokio expects. Only directions that have proved to be bulk
+//! transfers get a pipe (see `copy.rs`), so it is grown to 1 MiB at once, for fewer
+//! splice calls per megabyte; short connections never pay for pipes.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -14,9 +14,8 @@ use tokio::net::TcpStream;
 
 use crate::copy::DirError;
 
-/// Pipe size once a direction has moved more than [`GROW_AFTER`] bytes.
+/// Pipe size asked for (the kernel may cap it at /proc/sys/fs/pipe-max-size).
 const BIG_PIPE: libc::c_int = 1 << 20;
-const GROW_AFTER: u64 = 4 << 20;
 
 /// A pipe used as the in-kernel buffer of one direction.
 #[derive(Debug)]
@@ -24,7 +23,6 @@ pub struct Pipe {
     read: OwnedFd,
     write: OwnedFd,
     size: usize,
-    grown: bool,
 }
 
 // === impl Pipe ===
@@ -43,16 +41,12 @@ impl Pipe {
         // SAFETY: F_GETPIPE_SZ on a pipe we own.
         let size = unsafe { libc::fcntl(write.as_raw_fd(), libc::F_GETPIPE_SZ) };
         let size = if size > 0 { size as usize } else { 65536 };
-        Ok(Pipe {
-            read,
-            write,
-            size,
-            grown: false,
-        })
+        let mut pipe = Pipe { read, write, size };
+        pipe.grow();
+        Ok(pipe)
     }
 
     fn grow(&mut self) {
-        self.grown = true;
         // SAFETY: F_SETPIPE_SZ on a pipe we own; failure (limits) keeps the old size.
         let size = unsafe { libc::fcntl(self.write.as_raw_fd(), libc::F_SETPIPE_SZ, BIG_PIPE) };
         if size > 0 {
@@ -88,13 +82,10 @@ pub async fn forward(
     from: &TcpStream,
     to: &TcpStream,
     pipe: &mut Pipe,
-    mut moved: impl FnMut(usize),
+    moved: &mut impl FnMut(usize),
 ) -> Result<u64, DirError> {
     let mut total = 0u64;
     loop {
-        if !pipe.grown && total > GROW_AFTER {
-            pipe.grow();
-        }
         let (src, pipe_w) = (from.as_raw_fd(), pipe.write.as_raw_fd());
         let size = pipe.size;
         let n = loop {

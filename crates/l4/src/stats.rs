@@ -27,6 +27,8 @@ pub struct ListenerStats {
     pub bytes_in: AtomicU64,
     /// Bytes to clients.
     pub bytes_out: AtomicU64,
+    /// Connection directions that became bulk transfers and switched to `splice(2)`.
+    pub spliced_directions: AtomicU64,
     /// Failed connects to servers (refused, unreachable, timed out).
     pub connect_failures: AtomicU64,
     /// Connects retried on another server.
@@ -57,6 +59,7 @@ pub struct StatsSnapshot {
     pub connections_idle_closed: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    pub spliced_directions: u64,
     pub connect_failures: u64,
     pub retries: u64,
     pub udp_flows_active: u64,
@@ -100,6 +103,7 @@ impl ListenerStats {
             connections_idle_closed: g(&self.connections_idle_closed),
             bytes_in: g(&self.bytes_in),
             bytes_out: g(&self.bytes_out),
+            spliced_directions: g(&self.spliced_directions),
             connect_failures: g(&self.connect_failures),
             retries: g(&self.retries),
             udp_flows_active: g(&self.udp_flows_active),

@@ -172,6 +172,7 @@ async fn forward(
             let opts = CopyOpts {
                 splice: st.splice,
                 idle: st.timeouts.idle,
+                spliced: Some(&stats.spliced_directions),
             };
             let id = picked.id();
             let mut drain = DrainWatch::new(route.drain_timeout);

@@ -84,6 +84,12 @@ async fn transfer(name: &str, splice: bool, blocks: u64) -> Duration {
     .await;
     assert_eq!(proxy.stats().bytes_in, blocks * BLOCK as u64);
     assert_eq!(proxy.stats().bytes_out, 12);
+    let spliced = proxy.stats().spliced_directions;
+    assert_eq!(
+        spliced,
+        u64::from(splice),
+        "the bulk direction is spliced iff enabled"
+    );
     eprintln!(
         "{name}: {blocks} MiB in {took:?} ({:.0} MiB/s, splice={splice})",
         blocks as f64 / took.as_secs_f64()
@@ -109,15 +115,24 @@ async fn half_close(name: &str, splice: bool) {
     let proxy = start_tcp(st).await;
 
     // Client closes its write side first: the server sees EOF, still answers, then closes.
-    let (mut s, _) = which_server(proxy.addr, 1).await;
-    s.write_all(b"ping").await.unwrap();
-    s.shutdown().await.unwrap();
+    // 1 MiB each way, so bulk directions switch to splice before the half-close.
+    let (s, _) = which_server(proxy.addr, 1).await;
+    let payload: Vec<u8> = (0..BLOCK as u32).map(|i| (i % 253) as u8).collect();
+    let (mut r, mut w) = s.into_split();
+    let sent = payload.clone();
+    let writer = tokio::spawn(async move {
+        w.write_all(&sent).await.unwrap();
+        w.shutdown().await.unwrap();
+        w
+    });
     let mut rest = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut rest))
+    tokio::time::timeout(Duration::from_secs(10), r.read_to_end(&mut rest))
         .await
         .expect("server closed after client half-close")
         .unwrap();
-    assert_eq!(rest, b"ping");
+    assert!(rest == payload, "echo intact after half-close");
+    drop(writer.await.unwrap());
+    assert_eq!(proxy.stats().spliced_directions, if splice { 2 } else { 0 });
 
     // Server closes its write side first: the client sees EOF and can still send.
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
