@@ -46,6 +46,8 @@ pub struct RunReport {
     /// Little's law: time-average requests in the system, arrival rate (per second) and
     /// mean time in system (seconds) of the measured requests, however they ended.
     pub in_system: f64,
+    /// Requests that arrived in the measured interval (completed + dropped + errors).
+    pub arrivals: u64,
     pub arrival_rate: f64,
     pub time_in_system_s: f64,
     /// Per chart window: latency percentiles (ms) of the requests completed in it (the
@@ -177,6 +179,7 @@ impl Report {
                 ("load_peak".into(), server_map(&peaks)),
                 ("max_mean_load".into(), v(r.max_mean_load())),
                 ("in_system".into(), v(r.in_system)),
+                ("arrivals".into(), v(r.arrivals)),
                 ("arrival_rate".into(), v(r.arrival_rate)),
                 ("time_in_system_s".into(), v(r.time_in_system_s)),
                 ("window_latency_ms".into(), v(&r.window_latency_ms)),
@@ -288,6 +291,7 @@ impl RunReport {
             load_mean: stats.server_load.iter().map(|l| l.mean(&frame)).collect(),
             load_peak: stats.server_load.iter().map(|l| l.peak).collect(),
             in_system: stats.in_system.mean(&frame),
+            arrivals: stats.arrivals,
             arrival_rate,
             time_in_system_s: if stats.arrivals == 0 {
                 0.0
