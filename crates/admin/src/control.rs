@@ -11,7 +11,7 @@ use std::pin::Pin;
 
 use serde::{Deserialize, Serialize};
 
-use crate::state::StateDoc;
+use crate::state::{ConnectionsDoc, StateDoc};
 
 /// What [`Control::reload`] returns: the summary, or every configuration error found.
 pub type ReloadFuture =
@@ -41,6 +41,18 @@ pub trait Control: Send + Sync + 'static {
     /// Re-reads the configuration file and applies it; on failure the old
     /// configuration keeps serving and every error is returned, in `FILE:LINE:COL: message` form.
     fn reload(&self) -> ReloadFuture;
+
+    /// A page of the L4 connection table: `limit` live connections from `offset`, oldest
+    /// first, and the total. A runtime without `tcp`/`tls` listeners has none, which is
+    /// what the default answers.
+    fn connections(&self, offset: usize, limit: usize) -> ConnectionsDoc {
+        ConnectionsDoc {
+            total: 0,
+            offset,
+            limit,
+            connections: Vec::new(),
+        }
+    }
 
     /// True once every listener is bound and every pool has had its first health
     /// round; false again while shutting down.

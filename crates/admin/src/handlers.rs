@@ -116,6 +116,36 @@ pub(crate) fn state(shared: &Shared) -> Response<Body> {
     response::json(StatusCode::OK, &doc)
 }
 
+/// Largest page of the connection table one call returns.
+pub(crate) const MAX_CONNECTIONS_PAGE: usize = 1000;
+
+/// `GET /api/v1/connections?offset=N&limit=M` (default 0 and 100, limit at most 1000).
+pub(crate) fn connections(shared: &Shared, query: Option<&str>) -> Response<Body> {
+    let mut offset = 0usize;
+    let mut limit = 100usize;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let parsed = value.parse::<usize>();
+        match (key, parsed) {
+            ("offset", Ok(n)) => offset = n,
+            ("limit", Ok(n)) if (1..=MAX_CONNECTIONS_PAGE).contains(&n) => limit = n,
+            ("offset" | "limit", _) => {
+                return response::error(
+                    StatusCode::BAD_REQUEST,
+                    format!("{key}={value:?} is not valid; offset is a number, limit is 1..={MAX_CONNECTIONS_PAGE}"),
+                )
+            }
+            _ => {
+                return response::error(
+                    StatusCode::BAD_REQUEST,
+                    format!("unknown query parameter {key:?}; use offset and limit"),
+                )
+            }
+        }
+    }
+    response::json(StatusCode::OK, &shared.control.connections(offset, limit))
+}
+
 fn control_result(result: Result<(), ControlError>, ok: serde_json::Value) -> Response<Body> {
     match result {
         Ok(()) => response::json(StatusCode::OK, &ok),

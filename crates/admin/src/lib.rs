@@ -69,8 +69,8 @@ pub use histogram::{Histogram, HistogramSnapshot};
 pub use metrics::{Family, MetricKind, MetricValue};
 pub use server::serve;
 pub use state::{
-    AnnouncementDoc, CheckDoc, DatacenterDoc, HealthDoc, LatencyDoc, ListenerDoc, PoolDoc,
-    ServerDoc, ServerStatus, StateDoc,
+    AnnouncementDoc, CheckDoc, ConnectionDoc, ConnectionsDoc, DatacenterDoc, HealthDoc, LatencyDoc,
+    ListenerDoc, PoolDoc, ServerDoc, ServerStatus, StateDoc,
 };
 pub use state_metrics::render_state;
 

@@ -27,6 +27,7 @@ enum Route<'a> {
     Readyz,
     Metrics,
     State,
+    Connections,
     ServerAction {
         pool: &'a str,
         server: &'a str,
@@ -107,6 +108,7 @@ where
         Route::Readyz => handlers::readyz(shared),
         Route::Metrics => handlers::metrics(shared),
         Route::State => handlers::state(shared),
+        Route::Connections => handlers::connections(shared, req.uri().query()),
         Route::Asset(asset) => crate::dashboard::respond(asset),
         Route::ServerAction {
             pool,
@@ -142,6 +144,7 @@ fn parse(path: &str) -> Option<Route<'_>> {
         ["readyz"] => Route::Readyz,
         ["metrics"] => Route::Metrics,
         ["api", "v1", "state"] => Route::State,
+        ["api", "v1", "connections"] => Route::Connections,
         ["api", "v1", "reload"] => Route::Reload,
         ["api", "v1", "pools", pool, "algorithm"] => Route::Algorithm { pool },
         ["api", "v1", "pools", pool, "servers", server, "weight"] => Route::Weight { pool, server },
@@ -168,9 +171,12 @@ fn parse(path: &str) -> Option<Route<'_>> {
 impl Route<'_> {
     fn method(&self) -> Method {
         match self {
-            Route::Livez | Route::Readyz | Route::Metrics | Route::State | Route::Asset(_) => {
-                Method::GET
-            }
+            Route::Livez
+            | Route::Readyz
+            | Route::Metrics
+            | Route::State
+            | Route::Connections
+            | Route::Asset(_) => Method::GET,
             Route::ServerAction { .. } | Route::Reload => Method::POST,
             Route::Weight { .. } | Route::Algorithm { .. } => Method::PUT,
         }

@@ -23,6 +23,11 @@
 //! p90_ms, p99_ms}), `datacenters` (name, up, addresses, pool) and `anycast` (prefix,
 //! bird_protocol, announced, reason, since). Times are unix milliseconds.
 //!
+//! `GET /api/v1/connections?offset=0&limit=100` answers a page of the L4 connection
+//! table ([`ConnectionsDoc`](crate::ConnectionsDoc)): `total`, `offset`, `limit` and
+//! `connections` (id, listener, client, pool, server, server_address, received_bytes,
+//! sent_bytes, age_ms), oldest first; `limit` is 1..=1000, anything else is `400`.
+//!
 //! # Operator actions
 //!
 //! | request | body | answer |

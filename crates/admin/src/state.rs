@@ -252,3 +252,32 @@ mod tests {
         assert_eq!(serde_json::from_str::<StateDoc>(&json).unwrap(), doc);
     }
 }
+
+/// A page of the L4 connection table (`GET /api/v1/connections`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConnectionsDoc {
+    /// Live connections in all.
+    pub total: usize,
+    pub offset: usize,
+    pub limit: usize,
+    /// Oldest first.
+    pub connections: Vec<ConnectionDoc>,
+}
+
+/// One live TCP connection through a `tcp` or `tls` listener.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConnectionDoc {
+    pub id: u64,
+    pub listener: String,
+    /// The client's address and port (from the PROXY header when one was accepted).
+    pub client: String,
+    pub pool: String,
+    pub server: String,
+    pub server_address: String,
+    /// Bytes from the client to the server so far.
+    pub received_bytes: u64,
+    /// Bytes from the server to the client so far.
+    pub sent_bytes: u64,
+    /// Time since the connection was accepted, in milliseconds.
+    pub age_ms: u64,
+}

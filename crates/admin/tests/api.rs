@@ -580,3 +580,42 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
     );
     assert!(!String::from_utf8_lossy(&buf).contains("200 OK"));
 }
+
+#[tokio::test]
+async fn connections_page_defaults_and_rejects_bad_limits() {
+    let s = common::serve(None).await;
+    let client = Client::new();
+    let ok = client
+        .get(format!("{}/api/v1/connections", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let doc: serde_json::Value = ok.json().await.unwrap();
+    assert_eq!(
+        (doc["offset"].as_u64(), doc["limit"].as_u64()),
+        (Some(0), Some(100))
+    );
+    let paged: serde_json::Value = client
+        .get(format!("{}/api/v1/connections?offset=5&limit=2", s.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (paged["offset"].as_u64(), paged["limit"].as_u64()),
+        (Some(5), Some(2))
+    );
+    for bad in ["limit=0", "limit=5000", "offset=-1", "page=2"] {
+        let resp = client
+            .get(format!("{}/api/v1/connections?{bad}", s.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{bad}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert!(body["error"].is_string(), "{bad}");
+    }
+}

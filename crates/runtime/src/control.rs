@@ -90,6 +90,7 @@ impl Control for RuntimeControl {
                 pool: dc.pool.clone(),
             });
         }
+        doc.anycast = crate::anycast_task::docs(&self.runtime.inner.anycast, unix_ms);
         doc
     }
 
@@ -157,6 +158,31 @@ impl Control for RuntimeControl {
                 .extend(tag("listener", &summary.listeners_rebound));
             Ok(out)
         })
+    }
+
+    fn connections(&self, offset: usize, limit: usize) -> admin::ConnectionsDoc {
+        let table = switchyard_l4::ConnTable::global();
+        let connections = table
+            .list(offset, limit)
+            .into_iter()
+            .map(|c| admin::ConnectionDoc {
+                id: c.id,
+                listener: c.listener,
+                client: c.client.to_string(),
+                pool: c.pool,
+                server: c.server,
+                server_address: c.server_addr.to_string(),
+                received_bytes: c.bytes_in,
+                sent_bytes: c.bytes_out,
+                age_ms: c.age.as_millis() as u64,
+            })
+            .collect();
+        admin::ConnectionsDoc {
+            total: table.count(),
+            offset,
+            limit,
+            connections,
+        }
     }
 
     fn ready(&self) -> bool {

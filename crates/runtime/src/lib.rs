@@ -6,6 +6,7 @@
 //! `SIGHUP` and `POST /api/v1/reload` use, so the reload path runs on every start.
 
 mod admin_task;
+mod anycast_task;
 mod control;
 mod health_task;
 mod listeners;
@@ -67,6 +68,8 @@ pub(crate) struct Inner {
     listeners: Mutex<listeners::ListenerSet>,
     /// The admin API listener, when `[admin]` is configured.
     admin: Mutex<Option<admin_task::AdminTask>>,
+    /// The anycast controller, when `[anycast]` is configured.
+    anycast: Mutex<Option<switchyard_anycast::Controller>>,
     /// One reload at a time.
     reload_lock: tokio::sync::Mutex<()>,
     /// Cancelled at shutdown: every task stops accepting.
@@ -105,6 +108,7 @@ impl Runtime {
                 pools: ArcSwap::from_pointee(HashMap::new()),
                 listeners: Mutex::new(listeners::ListenerSet::default()),
                 admin: Mutex::new(None),
+                anycast: Mutex::new(None),
                 reload_lock: tokio::sync::Mutex::new(()),
                 shutdown: CancellationToken::new(),
                 stopping: AtomicBool::new(false),
@@ -195,6 +199,9 @@ impl Runtime {
             let mut task = self.inner.admin.lock().expect("admin lock");
             admin_task::reconcile(&mut task, admin.as_ref(), RuntimeControl::new(self.clone()))?;
         }
+        let anycast = self.inner.config.load().anycast.clone();
+        let weak = Arc::downgrade(&self.inner);
+        anycast_task::reconcile(&self.inner.anycast, anycast.as_ref(), weak).await;
         Ok(summary)
     }
 
@@ -262,10 +269,12 @@ impl Runtime {
                 .all(|p| p.first_round_done())
     }
 
-    /// Graceful shutdown: readiness goes false, listeners stop accepting, work in flight
+    /// Graceful shutdown: readiness goes false, anycast prefixes are withdrawn (and
+    /// `anycast.withdraw_delay` waited), listeners stop accepting, work in flight
     /// finishes for up to `global.shutdown_timeout`, then everything stops.
     pub async fn shutdown(&self) {
         self.inner.stopping.store(true, Ordering::Relaxed);
+        anycast_task::shutdown(&self.inner.anycast).await;
         let timeout = self.config().global.shutdown_timeout;
         tracing::info!(timeout = ?timeout, "shutting down: no new connections, waiting for work in flight");
         let drained = {

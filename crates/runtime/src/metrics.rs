@@ -1,6 +1,6 @@
 //! `/metrics`: the state document's families (pools, servers, listeners) from
 //! `switchyard-admin`, plus what only the runtime knows: per-protocol listener counters,
-//! health checks, reloads.
+//! health checks, reloads, the anycast controller's counters.
 
 use std::sync::atomic::Ordering;
 use switchyard_admin::metrics::{family, MetricKind};
@@ -53,6 +53,7 @@ pub(crate) fn render(runtime: &Runtime, state: &StateDoc, out: &mut String) {
     render_http(runtime, out);
     render_l4(runtime, out);
     render_dns(runtime, out);
+    crate::anycast_task::render_metrics(&runtime.inner.anycast, out);
 }
 
 /// Counter rows of one family: (listener, labels, value).

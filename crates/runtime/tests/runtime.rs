@@ -370,3 +370,81 @@ async fn the_admin_api_drains_a_server_and_metrics_move() {
     assert_eq!(status, 503, "readiness must fail while shutting down");
     runtime.stop_admin();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_connections_appear_in_the_connection_table_while_open() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let echo = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let echo_addr = echo.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = echo.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = s.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    let (port, admin) = (free_port(), free_port());
+    let text = format!(
+        "[admin]\nlisten = \"127.0.0.1:{admin}\"\n[[pool]]\nname = \"db\"\n[pool.health]\ncheck = \"tcp\"\n\
+         interval = \"200ms\"\ntimeout = \"100ms\"\n[[pool.server]]\nname = \"echo\"\naddress = \"{echo_addr}\"\n\
+         [[listener]]\nname = \"pg\"\nprotocol = \"tcp\"\nlisten = \"127.0.0.1:{port}\"\npool = \"db\"\n"
+    );
+    let runtime = Runtime::start(config(&text), None).await.unwrap();
+    ready(&runtime).await;
+    let mut open = Vec::new();
+    for i in 0..3u8 {
+        let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        conn.write_all(&[i; 10]).await.unwrap();
+        let mut back = [0u8; 10];
+        conn.read_exact(&mut back).await.unwrap();
+        assert_eq!(back, [i; 10]);
+        open.push(conn);
+    }
+    let http = client();
+    let url = format!("http://127.0.0.1:{admin}/api/v1/connections?limit=1000");
+    // Byte counters move as the copy loops report progress: poll briefly.
+    let last = std::sync::Mutex::new(String::new());
+    let counted = wait_for(Duration::from_secs(2), || async {
+        let (status, body) = get(&http, &url).await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let ours: Vec<serde_json::Value> = doc["connections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["listener"] == "pg")
+            .cloned()
+            .collect();
+        *last.lock().unwrap() = body;
+        ours.len() == 3
+            && ours.iter().all(|c| {
+                c["server"] == "echo" && c["received_bytes"] == 10 && c["sent_bytes"] == 10
+            })
+    })
+    .await;
+    assert!(
+        counted.is_some(),
+        "three connections of 10 bytes each way expected:\n{}",
+        last.lock().unwrap()
+    );
+    drop(open);
+    let gone = wait_for(Duration::from_secs(3), || {
+        let http = http.clone();
+        async move {
+            let (_, body) = get(
+                &http,
+                &format!("http://127.0.0.1:{admin}/api/v1/connections?limit=1000"),
+            )
+            .await
+            .unwrap();
+            !body.contains("\"listener\":\"pg\"")
+        }
+    })
+    .await;
+    assert!(gone.is_some(), "closed connections stayed in the table");
+    runtime.shutdown().await;
+    runtime.stop_admin();
+}
