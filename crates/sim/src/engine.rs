@@ -356,7 +356,7 @@ impl<'s> Engine<'s> {
                     req: id,
                     serial,
                 };
-                self.schedule(now + service, kind);
+                self.schedule(now.saturating_add(service), kind);
                 if self.sc.timeout.is_some_and(|t| service > t) {
                     self.arm_timeout(id);
                 }
@@ -386,7 +386,7 @@ impl<'s> Engine<'s> {
                 req: id,
                 serial: r.serial,
             };
-            self.schedule(self.now + t, kind);
+            self.schedule(self.now.saturating_add(t), kind);
         }
     }
 
@@ -413,7 +413,7 @@ impl<'s> Engine<'s> {
                     let n = balancers.len();
                     let dns = &mut balancers[r.resolver as usize % n];
                     let (server, _answer) = dns.pick(&[], None, now)?;
-                    *entry = (server as u32, now + *ttl);
+                    *entry = (server as u32, now.saturating_add(*ttl));
                 }
                 Some(entry.0 as usize)
             }
@@ -434,7 +434,7 @@ impl<'s> Engine<'s> {
                 req: job.req,
                 serial: job.serial,
             };
-            self.schedule(self.now + service, kind);
+            self.schedule(self.now.saturating_add(service), kind);
         }
         let r = &mut self.reqs[req as usize];
         if !(r.live && r.serial == serial) {
@@ -510,11 +510,12 @@ impl<'s> Engine<'s> {
         match (alive, dead_server) {
             (true, _) => b.probe_result(server as usize, true, 0, now),
             (false, DeadServer::Refuse) => b.probe_result(server as usize, false, 0, now),
-            (false, DeadServer::Timeout) => {
-                self.schedule(now + h.timeout, Kind::ProbeFailed { balancer, server })
-            }
+            (false, DeadServer::Timeout) => self.schedule(
+                now.saturating_add(h.timeout),
+                Kind::ProbeFailed { balancer, server },
+            ),
         }
-        self.schedule(now + delay, Kind::Probe { balancer, server });
+        self.schedule(now.saturating_add(delay), Kind::Probe { balancer, server });
     }
 
     fn scenario_event(&mut self, i: usize) {

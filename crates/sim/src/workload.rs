@@ -79,7 +79,7 @@ impl ArrivalStream {
     /// The next arrival time, or `None` once past the end.
     pub fn next(&mut self, rng: &mut SmallRng) -> Result<Option<Nanos>, SimError> {
         let next = match &mut self.kind {
-            Kind::Poisson { mean_gap } => self.now + exponential(rng, *mean_gap),
+            Kind::Poisson { mean_gap } => self.now.saturating_add(exponential(rng, *mean_gap)),
             Kind::Constant { gap, count } => {
                 *count += 1;
                 (*gap * *count as f64).round() as Nanos
@@ -89,13 +89,15 @@ impl ArrivalStream {
                 on,
                 period,
             } => {
-                let mut t = self.now + exponential(rng, *mean_gap);
+                let mut t = self.now.saturating_add(exponential(rng, *mean_gap));
                 // Time spent in an off period does not count: skip to the next on period
                 // and carry the leftover gap into it (memoryless, so still Poisson).
-                while t % *period >= *on {
+                while t < self.end && t % *period >= *on {
                     let start_off = t - t % *period + *on;
                     let leftover = t - start_off;
-                    t = start_off - *on + *period + leftover;
+                    t = (start_off - *on)
+                        .saturating_add(*period)
+                        .saturating_add(leftover);
                 }
                 t
             }
@@ -167,7 +169,8 @@ pub fn sample_service(service: &Service, rng: &mut SmallRng) -> Nanos {
     }
 }
 
-/// An exponential draw with the given mean, rounded to whole nanoseconds.
+/// An exponential draw with the given mean, rounded to whole nanoseconds (float to
+/// integer casts saturate, so absurd means give huge times, never a panic).
 fn exponential(rng: &mut SmallRng, mean: f64) -> Nanos {
     // 1 - U lies in (0, 1], so the logarithm is finite.
     let u: f64 = rng.random();

@@ -267,3 +267,31 @@ fn clients_give_hash_algorithms_a_stable_key() {
         );
     }
 }
+
+#[test]
+fn extreme_values_saturate_instead_of_panicking() {
+    // A heavy tail beyond any clock, a server slowed to a standstill, a trickle of
+    // arrivals: times saturate, nothing overflows, the run ends.
+    for text in [
+        r#"duration = "10s"
+           algorithms = ["peak_ewma"]
+           timeout = "none"
+           arrivals = { process = "poisson", rate = 50.0 }
+           service = { distribution = "lognormal", mean = "1s", sigma = 40.0 }
+           [[server]]
+           name = "a"
+           [[event]]
+           at = "1s"
+           slow = { server = "a", factor = 1e300 }"#,
+        r#"duration = "10s"
+           algorithms = ["round_robin"]
+           arrivals = { process = "bursty", rate = 1e-300, on = "1s", off = "100000h" }
+           service = { distribution = "exponential", mean = "1ms" }
+           [[server]]
+           name = "a""#,
+    ] {
+        let r = report(text);
+        let run = only(&r);
+        assert_eq!(run.completed + run.dropped + run.errors, run.arrivals);
+    }
+}

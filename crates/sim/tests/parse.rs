@@ -111,3 +111,24 @@ fn timeouts_may_be_none_but_not_zero() {
     let err = error(&format!("timeout = \"0s\"\n{BASE}"));
     assert!(err.contains("timeout must be greater than 0"), "{err}");
 }
+
+proptest::proptest! {
+    /// The parser never panics, whatever it is given: random text, and valid scenarios
+    /// with a random slice replaced by random text.
+    #[test]
+    fn the_parser_never_panics(
+        junk in "\\PC{0,200}",
+        start in 0usize..300,
+        len in 0usize..40,
+        insert in "[ -~\\n]{0,30}",
+    ) {
+        let _ = Scenario::parse(&junk);
+        let mut text = format!("{BASE}[[event]]\nat = \"1s\"\nset_weight = {{ server = \"a\", weight = 3 }}\n");
+        let start = start.min(text.len());
+        let end = (start + len).min(text.len());
+        if text.is_char_boundary(start) && text.is_char_boundary(end) {
+            text.replace_range(start..end, &insert);
+            let _ = Scenario::parse(&text);
+        }
+    }
+}

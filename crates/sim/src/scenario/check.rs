@@ -191,7 +191,7 @@ impl Checker<'_> {
     }
 
     fn arrivals(&self, raw: &Spanned<RawArrivals>, dir: &Path) -> Result<Arrivals, SimError> {
-        let rate_ok = |rate: f64| rate.is_finite() && rate > 0.0;
+        let rate_ok = |rate: f64| rate > 0.0 && rate <= 1e9;
         let arrivals = match raw.get_ref() {
             RawArrivals::Poisson { rate } => Arrivals::Poisson { rate: *rate },
             RawArrivals::Constant { rate } => Arrivals::Constant { rate: *rate },
@@ -219,7 +219,7 @@ impl Checker<'_> {
             {
                 self.err(
                     raw.span(),
-                    "arrivals: rate must be greater than 0 (requests per second)",
+                    "arrivals: rate must be greater than 0 and at most 1e9 (requests per second)",
                 )
             }
             a => Ok(a),
