@@ -33,7 +33,6 @@ pub async fn serve_tcp(
     cancel: CancellationToken,
 ) {
     let tracker = TaskTracker::new();
-    let local = listener.local_addr().ok();
     loop {
         let accepted = tokio::select! {
             _ = cancel.cancelled() => break,
@@ -64,7 +63,7 @@ pub async fn serve_tcp(
         let span = tracing::info_span!("l4_conn", listener = %st.name, client = %peer);
         tracker.spawn(
             async move {
-                handle(sock, peer, local, &st).await;
+                handle(sock, peer, &st).await;
                 ListenerStats::dec(&stats.connections_active);
             }
             .instrument(span),
@@ -77,7 +76,7 @@ pub async fn serve_tcp(
 }
 
 /// One connection, start to end.
-async fn handle(client: TcpStream, peer: SocketAddr, local: Option<SocketAddr>, st: &State) {
+async fn handle(client: TcpStream, peer: SocketAddr, st: &State) {
     let _ = client.set_nodelay(true);
     let (accept_proxy, send_proxy, want_sni) = match st.mode {
         Mode::Tcp {
@@ -103,8 +102,13 @@ async fn handle(client: TcpStream, peer: SocketAddr, local: Option<SocketAddr>, 
     } else {
         handshake::Hello::default()
     };
-    let local = local.or_else(|| client.local_addr().ok()).unwrap_or(peer);
-    let (source, destination) = hello.proxied.unwrap_or((peer, local));
+    // The address the client reached (not the listener's, which may be 0.0.0.0); only
+    // asked of the kernel when a PROXY header will carry it.
+    let (source, destination) = match hello.proxied {
+        Some(p) => p,
+        None if send_proxy != ProxyProtocol::Off => (peer, client.local_addr().unwrap_or(peer)),
+        None => (peer, peer),
+    };
     let route = if want_sni {
         st.route_sni(hello.sni.as_deref())
     } else {
@@ -210,7 +214,7 @@ async fn forward(
         // A server that resets counts against its passive health; a client that does not.
         End::Error { server, .. } => !server,
     };
-    info!(
+    debug!(
         server = %info.server,
         bytes_in = info.bytes_in,
         bytes_out = info.bytes_out,

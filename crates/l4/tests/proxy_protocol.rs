@@ -169,3 +169,29 @@ async fn accept_proxy_protocol_is_strict() {
     c.read_exact(&mut b).await.unwrap();
     assert_eq!(&b, b"e");
 }
+
+#[tokio::test]
+async fn a_wildcard_listener_sends_the_address_the_client_reached() {
+    let (srv, mut rx) = header_reader().await;
+    let p = pool("pp-any", Algorithm::RoundRobin, &[("s", srv)]);
+    let st = build(
+        &listener("pp-any", Some("pp-any"), kind(ProxyProtocol::V1, false)),
+        &[&p],
+    );
+    let l = TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let state = std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(st));
+    let cancel = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(switchyard_l4::serve_tcp(l, state, cancel));
+    let mut c = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    c.write_all(b"hello").await.unwrap();
+    let (h, _) = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let want = Header::Proxied {
+        source: c.local_addr().unwrap(),
+        destination: SocketAddr::from(([127, 0, 0, 1], port)),
+    };
+    assert_eq!(h, want, "destination is 127.0.0.1, not 0.0.0.0");
+}
