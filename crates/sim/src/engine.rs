@@ -65,6 +65,9 @@ enum Kind {
     OutlierTick {
         balancer: u32,
     },
+    Refresh {
+        balancer: u32,
+    },
     Scenario(u32),
 }
 
@@ -268,16 +271,26 @@ impl<'s> Engine<'s> {
                     self.attempt_failed(req, Why::Timeout);
                 }
             }
-            Kind::Probe { balancer, server } => self.probe(balancer, server),
+            Kind::Probe { balancer, server } => {
+                self.probe(balancer, server);
+                self.schedule_refresh(balancer);
+            }
+            Kind::Refresh { balancer } => {
+                let now = self.now;
+                self.balancer(balancer).refresh(now);
+                self.schedule_refresh(balancer);
+            }
             Kind::ProbeFailed { balancer, server } => {
                 let timeout = self.sc.health.as_ref().map_or(0, |h| h.timeout);
                 let now = self.now;
                 self.balancer(balancer)
                     .probe_result(server as usize, false, timeout, now);
+                self.schedule_refresh(balancer);
             }
             Kind::OutlierTick { balancer } => {
                 let now = self.now;
                 self.balancer(balancer).outlier_tick(now);
+                self.schedule_refresh(balancer);
             }
             Kind::Scenario(i) => self.scenario_event(i as usize),
         }
@@ -484,6 +497,16 @@ impl<'s> Engine<'s> {
             .finish(ticket, success, latency, now)
         {
             self.schedule(until, Kind::OutlierTick { balancer });
+        }
+    }
+
+    /// After a health change: schedules the slow-start refresh the pool now needs.
+    fn schedule_refresh(&mut self, balancer: u32) {
+        if self.sc.slow_start.is_none() {
+            return;
+        }
+        if let Some(at) = self.balancer(balancer).refresh_needed() {
+            self.schedule(at.max(self.now), Kind::Refresh { balancer });
         }
     }
 

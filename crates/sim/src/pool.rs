@@ -37,6 +37,8 @@ pub struct Balancer {
     pick_rng: SmallRng,
     check_rng: SmallRng,
     exclude: Vec<ServerId>,
+    /// The earliest slow-start refresh already scheduled by the engine.
+    refresh_due: Option<Nanos>,
 }
 
 /// A pick in flight: the pool counts it until it is finished or dropped.
@@ -67,6 +69,7 @@ impl Balancer {
             .map(|(i, s)| ServerSpec::new(s.name.clone(), address(i)).with_weight(s.weight))
             .collect();
         let mut spec = PoolSpec::new("sim", algorithm, servers);
+        spec.slow_start = sc.slow_start.map(Duration::from_nanos);
         if let Some(threshold) = sc.panic_threshold {
             spec.panic_threshold = threshold;
         }
@@ -105,7 +108,27 @@ impl Balancer {
             pick_rng: SmallRng::seed_from_u64(seed.wrapping_add(1)),
             check_rng: SmallRng::seed_from_u64(seed.wrapping_add(2)),
             exclude: Vec::new(),
+            refresh_due: None,
         }
+    }
+
+    /// When the pool next needs [`refresh`](Self::refresh) for slow start, if that is
+    /// earlier than what the engine has already scheduled (it then schedules it).
+    pub fn refresh_needed(&mut self) -> Option<Nanos> {
+        let next = self.pool.next_refresh()?;
+        if self.refresh_due.is_some_and(|due| due <= next) {
+            return None;
+        }
+        self.refresh_due = Some(next);
+        Some(next)
+    }
+
+    /// Recomputes slow-start weights.
+    pub fn refresh(&mut self, now: Nanos) {
+        if self.refresh_due.is_some_and(|due| due <= now) {
+            self.refresh_due = None;
+        }
+        self.pool.refresh(now);
     }
 
     /// Picks a server, avoiding those already `tried`, placing by `hash` for the hash

@@ -295,3 +295,40 @@ fn extreme_values_saturate_instead_of_panicking() {
         assert_eq!(run.completed + run.dropped + run.errors, run.arrivals);
     }
 }
+
+#[test]
+fn slow_start_ramps_a_revived_server_back_in() {
+    // b dies at 20 s and is back (health: rise 1) around 40 s; with a 20 s slow start a
+    // weighted algorithm gives it well under its half share in the ramp's first seconds.
+    let text = r#"duration = "60s"
+           algorithms = ["weighted_round_robin"]
+           slow_start = "20s"
+           dead_server = "refuse"
+           windows = 60
+           arrivals = { process = "constant", rate = 100.0 }
+           service = { distribution = "constant", mean = "1ms" }
+           health = { interval = "500ms", timeout = "100ms", rise = 1, fall = 1 }
+           [[server]]
+           name = "a"
+           [[server]]
+           name = "b"
+           [[event]]
+           at = "20s"
+           kill = "b"
+           [[event]]
+           at = "40s"
+           revive = "b""#;
+    let ramped = only(&report(text)).window_load.clone();
+    let plain = only(&report(&text.replace("slow_start = \"20s\"", "")))
+        .window_load
+        .clone();
+    // Requests at b in [41 s, 46 s): with a 1 ms service, load is proportional to share.
+    let early = |w: &Vec<Vec<f64>>| w[1][41..46].iter().sum::<f64>();
+    assert!(
+        early(&ramped) < 0.6 * early(&plain),
+        "{} vs {}",
+        early(&ramped),
+        early(&plain)
+    );
+    assert!(early(&ramped) > 0.0, "b is back in rotation");
+}

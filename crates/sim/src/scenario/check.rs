@@ -70,6 +70,7 @@ impl Checker<'_> {
             timeout: raw.timeout.map_or(Some(DEFAULT_TIMEOUT), |t| t.0),
             retries: raw.retries,
             dead_server: raw.dead_server,
+            slow_start: raw.slow_start.map(|d| d.0).filter(|&d| d > 0),
             panic_threshold: match raw.panic_threshold {
                 Some(p) if *p.get_ref() > 100 => {
                     return self.err(p.span(), "panic_threshold is a percentage: 0..=100")

@@ -35,6 +35,8 @@ pub struct Scenario {
     /// Extra attempts after a failed one.
     pub retries: u32,
     pub dead_server: DeadServer,
+    /// A server coming up ramps its weight up over this time (`[[pool]] slow_start`).
+    pub slow_start: Option<Nanos>,
     /// Panic mode threshold in percent (`None`: the balance crate's default).
     pub panic_threshold: Option<u8>,
     /// Time windows of the charts.

@@ -30,6 +30,8 @@ pub(super) struct RawScenario {
     #[serde(default = "default_dead")]
     pub(super) dead_server: DeadServer,
     #[serde(default)]
+    pub(super) slow_start: Option<Dur>,
+    #[serde(default)]
     pub(super) panic_threshold: Option<Spanned<u8>>,
     #[serde(default = "default_windows")]
     pub(super) windows: Spanned<u32>,
