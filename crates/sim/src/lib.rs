@@ -7,10 +7,10 @@
 //! engine and those crates.
 //!
 //! ```text
-//! scenario.rs  TOML -> Scenario          workload.rs  arrivals and service times
-//! engine.rs    event loop, requests      server.rs    concurrency, queue, crashes
-//! pool.rs      balance + health adapter  stats.rs     streaming measurements
-//! report.rs    table, results.json       svg.rs       charts, index.html
+//! scenario/  TOML -> Scenario (raw serde, checks)  workload.rs  arrivals, service times
+//! engine/    event loop, requests; control plane   server.rs    concurrency, queue, crashes
+//! pool.rs    balance + health adapter              stats.rs     streaming measurements
+//! report.rs  table, results.json                   svg.rs       charts, index.html
 //! ```
 //!
 //! Every algorithm of a scenario runs on the same seeded workload, one after the other;

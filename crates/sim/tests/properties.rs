@@ -50,6 +50,9 @@ fn scenario_text(
     };
     if health {
         t += "health = { interval = \"1s\", timeout = \"300ms\", rise = 2, fall = 2 }\n";
+        if seed % 2 == 0 {
+            t = format!("slow_start = \"3s\"\n{t}");
+        }
     }
     if outlier {
         t += "[outlier]\nconsecutive_failures = 3\nbase_ejection = \"2s\"\n";

@@ -14,11 +14,13 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use crate::pool::{Balancer, Ticket};
-use crate::scenario::{Action, DeadServer, Scenario};
+use crate::scenario::{DeadServer, Scenario};
 use crate::server::{Admit, Job, Server};
 use crate::stats::{Failure, Frame, RunStats};
 use crate::workload::{sample_service, ArrivalStream};
 use crate::{Nanos, SimError};
+
+mod control;
 
 /// How requests find a server in one run.
 pub enum Route {
@@ -500,16 +502,6 @@ impl<'s> Engine<'s> {
         }
     }
 
-    /// After a health change: schedules the slow-start refresh the pool now needs.
-    fn schedule_refresh(&mut self, balancer: u32) {
-        if self.sc.slow_start.is_none() {
-            return;
-        }
-        if let Some(at) = self.balancer(balancer).refresh_needed() {
-            self.schedule(at.max(self.now), Kind::Refresh { balancer });
-        }
-    }
-
     fn release(&mut self, id: u32) {
         let r = &mut self.reqs[id as usize];
         r.live = false;
@@ -519,69 +511,5 @@ impl<'s> Engine<'s> {
         r.serial = r.serial.wrapping_add(1);
         self.in_flight -= 1;
         self.free.push(id);
-    }
-
-    fn probe(&mut self, balancer: u32, server: u32) {
-        let Some(h) = self.sc.health.clone() else {
-            return;
-        };
-        let now = self.now;
-        let alive = self.servers[server as usize].alive;
-        let dead_server = self.sc.dead_server;
-        let b = self.balancer(balancer);
-        let delay = b.next_probe_delay(h.interval);
-        match (alive, dead_server) {
-            (true, _) => b.probe_result(server as usize, true, 0, now),
-            (false, DeadServer::Refuse) => b.probe_result(server as usize, false, 0, now),
-            (false, DeadServer::Timeout) => self.schedule(
-                now.saturating_add(h.timeout),
-                Kind::ProbeFailed { balancer, server },
-            ),
-        }
-        self.schedule(now.saturating_add(delay), Kind::Probe { balancer, server });
-    }
-
-    fn scenario_event(&mut self, i: usize) {
-        let event = self.sc.events[i].clone();
-        match event.action {
-            Action::Kill => self.kill(event.server),
-            Action::Revive => self.servers[event.server].alive = true,
-            Action::Slow(factor) => self.servers[event.server].slow = factor,
-            Action::SetWeight(w) => {
-                for b in 0..self.balancer_count() {
-                    self.balancer(b as u32).set_weight(event.server, w);
-                }
-            }
-        }
-    }
-
-    /// Crashes a server: its jobs are lost; the requests waiting on it are reset at once
-    /// (`dead_server = "refuse"`) or wait for their timeout (`"timeout"`).
-    fn kill(&mut self, server: usize) {
-        let lost = self.servers[server].kill();
-        self.stats.server_load[server].change(&self.stats.frame, self.now, -(lost as i64));
-        let victims: Vec<u32> = (0..self.reqs.len() as u32)
-            .filter(|&i| {
-                let r = &self.reqs[i as usize];
-                r.live && r.at_server && r.server as usize == server
-            })
-            .collect();
-        for id in victims {
-            self.reqs[id as usize].at_server = false;
-            match self.sc.dead_server {
-                DeadServer::Refuse => self.attempt_failed(id, Why::Reset),
-                DeadServer::Timeout => self.arm_timeout(id),
-            }
-        }
-    }
-
-    /// Requests that nothing can finish any more (a dead server and no timeout) end as
-    /// errors when the run ends.
-    fn abandon_stuck(&mut self) {
-        for id in 0..self.reqs.len() as u32 {
-            if self.reqs[id as usize].live {
-                self.fail(id, Failure::Error);
-            }
-        }
     }
 }
