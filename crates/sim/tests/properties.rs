@@ -50,7 +50,7 @@ fn scenario_text(
     };
     if health {
         t += "health = { interval = \"1s\", timeout = \"300ms\", rise = 2, fall = 2 }\n";
-        if seed % 2 == 0 {
+        if seed & 1 == 0 {
             t = format!("slow_start = \"3s\"\n{t}");
         }
     }
