@@ -13,7 +13,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use rand::rngs::SmallRng;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use switchyard_balance::{Algorithm, PickRequest, Picked, Pool, PoolSpec, ServerId, ServerSpec};
 use switchyard_health::{
     next_delay, ActiveConfig, ActiveHealth, HealthState, OutlierConfig, OutlierDetector,
@@ -147,6 +147,12 @@ impl Balancer {
         let picked = self.pool.pick(&request, &mut self.pick_rng, now)?;
         let server = index_of(picked.address());
         Some((server, Ticket { picked, server }))
+    }
+
+    /// Any configured server, uniformly: what a client takes from a fail-open DNS answer
+    /// that lists every address.
+    pub fn any_server(&mut self) -> usize {
+        self.pick_rng.random_range(0..self.ids.len())
     }
 
     /// Reports an attempt's outcome to the pool (latency EWMA, in-flight count) and to

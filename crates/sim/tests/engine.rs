@@ -332,3 +332,35 @@ fn slow_start_ramps_a_revived_server_back_in() {
     );
     assert!(early(&ramped) > 0.0, "b is back in rotation");
 }
+
+#[test]
+fn dns_fails_open_when_no_server_is_up() {
+    // Every server fails its checks from the start: a balancer has nothing to offer, but
+    // the DNS server answers all addresses and clients still reach (dead) servers.
+    let text = r#"duration = "10s"
+           algorithms = ["round_robin"]
+           dead_server = "refuse"
+           arrivals = { process = "constant", rate = 10.0 }
+           service = { distribution = "constant", mean = "1ms" }
+           health = { interval = "1s", timeout = "100ms" }
+           [dns]
+           resolvers = 2
+           ttl = "1s"
+           [[server]]
+           name = "a"
+           [[server]]
+           name = "b"
+           [[event]]
+           at = "0s"
+           kill = "a"
+           [[event]]
+           at = "0s"
+           kill = "b""#;
+    let run = only(&report(text)).clone();
+    assert_eq!(run.errors, run.arrivals);
+    assert_eq!(
+        run.share.iter().sum::<f64>(),
+        1.0,
+        "every request was sent somewhere"
+    );
+}

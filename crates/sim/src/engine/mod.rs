@@ -427,7 +427,12 @@ impl<'s> Engine<'s> {
                 if entry.1 <= now || entry.0 == u32::MAX {
                     let n = balancers.len();
                     let dns = &mut balancers[r.resolver as usize % n];
-                    let (server, _answer) = dns.pick(&[], None, now)?;
+                    // With no server up the DNS listener fails open: it answers every
+                    // address, and the client takes one of them.
+                    let server = match dns.pick(&[], None, now) {
+                        Some((server, _answer)) => server,
+                        None => dns.any_server(),
+                    };
                     *entry = (server as u32, now.saturating_add(*ttl));
                 }
                 Some(entry.0 as usize)
