@@ -132,3 +132,14 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn the_documented_example_scenario_parses_and_runs() {
+    let doc = include_str!("../../../docs/simulate.md");
+    let start = doc.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let end = start + doc[start..].find("```").expect("closed");
+    let scenario = Scenario::parse(&doc[start..end]).expect("the example is valid");
+    assert_eq!(scenario.servers.len(), 2);
+    let report = switchyard_sim::run(&scenario, false).expect("runs");
+    assert_eq!(report.runs.len(), 4);
+}
