@@ -17,6 +17,8 @@ const LEFT: f64 = 70.0;
 const RIGHT: f64 = 160.0;
 const TOP: f64 = 40.0;
 const BOTTOM: f64 = 50.0;
+/// Legend entries that fit beside the plot.
+const LEGEND_MAX: usize = 16;
 const PALETTE: [&str; 10] = [
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
     "#bcbd22", "#17becf",
@@ -173,7 +175,16 @@ fn line_chart(title: &str, unit: &str, x_top: f64, series: Vec<Series>) -> Strin
             "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" points=\"{}\"/>",
             points.join(" ")
         );
-        legend(&mut svg, i, s.name, color);
+        if i < LEGEND_MAX {
+            legend(&mut svg, i, s.name, color);
+        } else if i == LEGEND_MAX {
+            legend(
+                &mut svg,
+                i,
+                &format!("… {} more", series.len() - LEGEND_MAX),
+                "#ffffff",
+            );
+        }
     }
     svg.push_str("</svg>\n");
     svg
@@ -216,7 +227,7 @@ fn bar_chart(title: &str, servers: &[String], groups: &[(&str, &[f64])]) -> Stri
             escape(name)
         );
     }
-    for (s, name) in servers.iter().enumerate().take(12) {
+    for (s, name) in servers.iter().enumerate().take(LEGEND_MAX) {
         legend(&mut svg, s, name, PALETTE[s % PALETTE.len()]);
     }
     svg.push_str("</svg>\n");
