@@ -183,3 +183,21 @@ fn a_bad_trace_line_is_reported_with_its_line_number() {
     );
     assert!(Path::new(&dir.path().join("t.txt")).exists());
 }
+
+#[test]
+fn requests_arriving_at_time_zero_find_servers_already_checked() {
+    // With health checks, servers start down and the first checks (at time 0) bring them
+    // up; arrivals at that same instant come after them.
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("t.txt"), "0\n0\n0.5\n").expect("trace");
+    let text = r#"duration = "1s"
+        algorithms = ["least_connections"]
+        arrivals = { process = "trace", file = "t.txt" }
+        service = { distribution = "constant", mean = "10ms" }
+        health = { interval = "1s", timeout = "100ms" }
+        [[server]]
+        name = "a""#;
+    let scenario = Scenario::parse_named(text, "s.toml", dir.path()).expect("parses");
+    let report = run(&scenario, false).expect("runs");
+    assert_eq!(report.runs[0].completed, 3);
+}

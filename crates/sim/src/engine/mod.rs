@@ -3,7 +3,8 @@
 //! resolver, or straight to one server), service, timeout, retry.
 //!
 //! Arrivals are not kept in the heap: the next one is held aside and compared with the
-//! heap's top, which halves the heap traffic. Requests live in a slab whose slots (and
+//! heap's top, which halves the heap traffic; at equal times scheduled events go first
+//! (the first health checks at time 0, a completion freeing a slot). Requests live in a slab whose slots (and
 //! their `tried` vectors) are reused, so the steady state allocates nothing. Ties in time
 //! are broken by insertion order, so a run is a pure function of the scenario and seed.
 
@@ -207,7 +208,7 @@ impl<'s> Engine<'s> {
             }
             let next_event = self.heap.peek().map(|e| e.at);
             match (self.next_arrival, next_event) {
-                (Some(a), e) if e.is_none_or(|e| a <= e) => {
+                (Some(a), e) if e.is_none_or(|e| a < e) => {
                     self.now = a;
                     self.arrive();
                     self.next_arrival = self.arrivals.next(&mut self.workload)?;
