@@ -3,7 +3,7 @@
 //! It runs the real decision code — `switchyard-balance` for picking servers,
 //! `switchyard-health` for rise/fall health checks — against a workload model on a
 //! virtual clock, so what the simulator shows is what the proxy would do. Nothing here
-//! re-implements an algorithm or a health rule: [`pool`] is the one adapter between the
+//! re-implements an algorithm or a health rule: `pool.rs` is the one adapter between the
 //! engine and those crates.
 //!
 //! ```text
