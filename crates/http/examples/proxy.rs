@@ -3,7 +3,7 @@
 //! For benchmarks and quick experiments without a configuration file:
 //! `cargo run --release -p switchyard-http --example proxy -- 127.0.0.1:8080 127.0.0.1:9001 [...]`
 //! (`switchyard run -c FILE` is the real entry point.) Worker threads: `WORKERS`
-//! (default: one per core).
+//! (default: one per core; `WORKERS=1` runs a current-thread runtime).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,10 +20,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         eprintln!("usage: proxy LISTEN BACKEND [BACKEND...]");
         std::process::exit(2);
     }
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = std::env::var("WORKERS").ok().and_then(|w| w.parse().ok()) {
-        rt.worker_threads(n);
-    }
+    let workers: Option<usize> = std::env::var("WORKERS").ok().and_then(|w| w.parse().ok());
+    let mut rt = match workers {
+        // One worker: a current-thread runtime, like one nginx worker or HAProxy thread.
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     rt.enable_all().build()?.block_on(run(&args[0], &args[1..]))
 }
 

@@ -68,6 +68,15 @@ struct Slot {
     connecting: tokio::sync::Mutex<()>,
 }
 
+/// An HTTP/1.1 connection lent to one exchange; dropped when the response body is
+/// done, it goes back to its server's idle stack (at once when hyper already reports it
+/// ready, else from a small task that waits for that), or is closed if it cannot be
+/// reused.
+pub(crate) struct Lease {
+    slot: Arc<Slot>,
+    sender: Option<http1::SendRequest<RequestBody>>,
+}
+
 /// Why a request got no response.
 pub(crate) enum SendError {
     /// Nothing reached the server; the request is handed back for a retry.
@@ -123,11 +132,11 @@ impl Backends {
         addr: SocketAddr,
         proto: Proto,
         req: Request<RequestBody>,
-    ) -> Result<Response<Incoming>, SendError> {
+    ) -> Result<(Response<Incoming>, Option<Lease>), SendError> {
         let slot = self.slots.get(&(addr, proto)).cloned().unwrap_or_default();
         match proto {
             Proto::Http1 => self.send_h1(addr, slot, req).await,
-            Proto::Http2 => self.send_h2(addr, slot, req).await,
+            Proto::Http2 => Ok((self.send_h2(addr, slot, req).await?, None)),
         }
     }
 
@@ -136,7 +145,7 @@ impl Backends {
         addr: SocketAddr,
         slot: Arc<Slot>,
         req: Request<RequestBody>,
-    ) -> Result<Response<Incoming>, SendError> {
+    ) -> Result<(Response<Incoming>, Option<Lease>), SendError> {
         let mut sender = match slot.checkout(self.idle_timeout) {
             Some(s) => s,
             None => match self.connect(addr, Proto::Http1).await {
@@ -148,15 +157,13 @@ impl Backends {
             },
         };
         match sender.try_send_request(req).await {
-            Ok(res) => {
-                let idle = self.idle_timeout;
-                tokio::spawn(async move {
-                    if sender.ready().await.is_ok() {
-                        slot.put(sender, idle);
-                    }
-                });
-                Ok(res)
-            }
+            Ok(res) => Ok((
+                res,
+                Some(Lease {
+                    slot,
+                    sender: Some(sender),
+                }),
+            )),
             Err(mut e) => match e.take_message() {
                 Some(req) => Err(SendError::NotSent(
                     Box::new(req),
@@ -292,11 +299,31 @@ impl Slot {
         None
     }
 
-    fn put(&self, sender: http1::SendRequest<RequestBody>, _idle: Duration) {
+    fn put(&self, sender: http1::SendRequest<RequestBody>) {
         if let Ok(mut idle) = self.idle.lock() {
             if idle.len() < MAX_IDLE {
                 idle.push((clock::now(), sender));
             }
+        }
+    }
+}
+
+// === impl Lease ===
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let Some(mut sender) = self.sender.take() else {
+            return;
+        };
+        if sender.is_ready() {
+            self.slot.put(sender);
+        } else if !sender.is_closed() {
+            let slot = self.slot.clone();
+            tokio::spawn(async move {
+                if sender.ready().await.is_ok() {
+                    slot.put(sender);
+                }
+            });
         }
     }
 }

@@ -19,6 +19,7 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use switchyard_balance::{clock, Picked};
 
 use crate::access_log::{AccessLogger, Entry};
+use crate::backend::Lease;
 use crate::stats::ListenerStats;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -44,6 +45,7 @@ pub enum ResponseBody {
 pub struct Tracked {
     inner: Incoming,
     picked: Option<Picked>,
+    lease: Option<Lease>,
     failed: bool,
     ttfb: Duration,
     start: Instant,
@@ -135,6 +137,7 @@ impl Tracked {
     pub(crate) fn new(
         inner: Incoming,
         picked: Picked,
+        lease: Option<Lease>,
         failed: bool,
         start: Instant,
         stats: Arc<ListenerStats>,
@@ -143,6 +146,7 @@ impl Tracked {
         Tracked {
             inner,
             picked: Some(picked),
+            lease,
             failed,
             ttfb: start.elapsed(),
             start,
@@ -176,6 +180,8 @@ impl Tracked {
 
     /// Report the outcome once: to the balancer, then the access log.
     fn done(&mut self) {
+        // The connection first, so the next request can reuse it.
+        self.lease.take();
         if let Some(picked) = self.picked.take() {
             picked.finish(!self.failed, self.ttfb, clock::now());
         }

@@ -27,7 +27,7 @@ use switchyard_config as config;
 
 use crate::access_log::Entry;
 use crate::affinity::{self, Affinity};
-use crate::backend::{Failure, Proto, SendError};
+use crate::backend::{Failure, Lease, Proto, SendError};
 use crate::body::{RequestBody, ResponseBody, Tracked};
 use crate::forward;
 use crate::guard::Activity;
@@ -232,7 +232,7 @@ async fn route_request(
     };
     let req = Request::from_parts(parts, body);
     let sent = send_with_retries(state, target, req, replay, hash, sticky).await;
-    let (picked, mut res) = match sent {
+    let (picked, mut res, lease) = match sent {
         Ok(ok) => ok,
         Err(status) => {
             let text: &'static str = match status {
@@ -272,7 +272,15 @@ async fn route_request(
     rparts.version = Version::HTTP_11;
     let failed = rparts.status.is_server_error();
     let log = log.map(|e| (state.log.clone(), e));
-    let tracked = Tracked::new(rbody, picked, failed, start, state.stats.clone(), log);
+    let tracked = Tracked::new(
+        rbody,
+        picked,
+        lease,
+        failed,
+        start,
+        state.stats.clone(),
+        log,
+    );
     Response::from_parts(rparts, ResponseBody::Proxied(Box::new(tracked)))
 }
 
@@ -284,7 +292,7 @@ async fn send_with_retries(
     replay: Option<Replay>,
     hash: Option<u64>,
     sticky: Option<ServerId>,
-) -> Result<(Picked, Response<Incoming>), StatusCode> {
+) -> Result<(Picked, Response<Incoming>, Option<Lease>), StatusCode> {
     use std::sync::atomic::Ordering::Relaxed;
     let idempotent = is_idempotent(req.method());
     let mut tried = [ServerId::from_u64(0); MAX_ATTEMPTS];
@@ -320,7 +328,7 @@ async fn send_with_retries(
         let t0 = Instant::now();
         let send = state.backends.send(picked.address(), target.proto, request);
         match tokio::time::timeout(state.timeouts.backend, send).await {
-            Ok(Ok(res)) => return Ok((picked, res)),
+            Ok(Ok((res, lease))) => return Ok((picked, res, lease)),
             Err(_) => {
                 tracing::warn!(pool = %target.name, server = picked.name(), "backend timed out");
                 picked.finish(false, t0.elapsed(), clock::now());
