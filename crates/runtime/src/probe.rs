@@ -247,10 +247,13 @@ impl GrpcProbe {
             None => return Err("no grpc-status in the answer".into()),
         }
         let status = decode_health_body(&collected.to_bytes()).map_err(|e| e.to_string())?;
-        if status.is_serving() {
-            Ok("SERVING".into())
-        } else {
-            Err(format!("{status:?}").to_uppercase())
+        use switchyard_health::ServingStatus::*;
+        match status {
+            Serving => Ok("SERVING".into()),
+            Unknown => Err("UNKNOWN".into()),
+            NotServing => Err("NOT_SERVING".into()),
+            ServiceUnknown => Err("SERVICE_UNKNOWN".into()),
+            Other(code) => Err(format!("serving status {code}")),
         }
     }
 }
