@@ -8,7 +8,7 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,6 +34,8 @@ struct Flow {
     last_reply: Arc<AtomicU64>,
     /// Stops the reply task when the flow is forgotten.
     stop: CancellationToken,
+    /// Set by the reply task when the server refused (ICMP port unreachable).
+    refused: Arc<AtomicBool>,
     /// Held for the flow's life (least_connections counts flows).
     picked: Option<Picked>,
 }
@@ -123,6 +125,13 @@ async fn on_datagram(
     tracker: &TaskTracker,
 ) {
     let now = clock::now();
+    if let Decision::Forward(flow) = table.on_datagram(client, now) {
+        if flow.refused.load(Ordering::Relaxed) {
+            // The server refused this flow: forget it and pick again for this datagram.
+            debug!(%client, "udp server refused the flow, picking again");
+            forget_failed(table, client, st);
+        }
+    }
     let sent = match table.on_datagram(client, now) {
         Decision::Forward(flow) => flow.server.send(data).await,
         Decision::Full => {
@@ -151,13 +160,18 @@ async fn on_datagram(
             // The server is gone (ICMP unreachable): forget the flow; the client's next
             // datagram picks again.
             debug!(%client, error = %e, "udp send to server failed, flow forgotten");
-            if let Some(mut flow) = table.remove(client) {
-                ListenerStats::dec(&st.stats.udp_flows_active);
-                ListenerStats::inc(&st.stats.connect_failures);
-                if let Some(p) = flow.picked.take() {
-                    p.finish(false, Duration::ZERO, clock::now());
-                }
-            }
+            forget_failed(table, client, st);
+        }
+    }
+}
+
+/// Removes a flow whose server failed, reporting the failure to the pool.
+fn forget_failed(table: &mut FlowTable<Flow>, client: SocketAddr, st: &State) {
+    if let Some(mut flow) = table.remove(client) {
+        ListenerStats::dec(&st.stats.udp_flows_active);
+        ListenerStats::inc(&st.stats.connect_failures);
+        if let Some(p) = flow.picked.take() {
+            p.finish(false, Duration::ZERO, clock::now());
         }
     }
 }
@@ -194,6 +208,7 @@ async fn open(
         server: Arc::new(server),
         last_reply: Arc::new(AtomicU64::new(0)),
         stop: CancellationToken::new(),
+        refused: Arc::new(AtomicBool::new(false)),
         picked: Some(picked),
     };
     let span = tracing::debug_span!("udp_flow", listener = %st.name, %client, server = %addr);
@@ -204,6 +219,7 @@ async fn open(
             client,
             flow.last_reply.clone(),
             flow.stop.clone(),
+            flow.refused.clone(),
             st.stats.clone(),
         )
         .instrument(span),
@@ -218,6 +234,7 @@ async fn replies(
     client: SocketAddr,
     last_reply: Arc<AtomicU64>,
     stop: CancellationToken,
+    refused: Arc<AtomicBool>,
     stats: Arc<ListenerStats>,
 ) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
@@ -234,9 +251,10 @@ async fn replies(
                     stats.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
                 }
             }
-            // ICMP port unreachable from the server: keep reading until forgotten.
+            // ICMP port unreachable: the flow's next datagram picks another server.
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                refused.store(true, Ordering::Relaxed);
+                return;
             }
             Err(e) => {
                 debug!(error = %e, "udp flow reply error");

@@ -146,3 +146,32 @@ async fn a_full_flow_table_drops_new_flows_and_counts_them() {
     assert_eq!(s.udp_flows_dropped, 2);
     assert_eq!(s.udp_flows_active, 2);
 }
+
+#[tokio::test]
+async fn a_flow_refused_by_its_server_picks_again() {
+    let dead = {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.local_addr().unwrap()
+    };
+    let live = named_udp("l").await;
+    let p_dead = pool("udp-refused", Algorithm::RoundRobin, &[("dead", dead)]);
+    let l = listener("udp-refused", Some("udp-refused"), udp_kind(10));
+    let proxy = start_udp(build(&l, &[&p_dead])).await;
+    let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    assert!(ask(&c, proxy.addr, b"1").await.is_none(), "nobody answers");
+    // The operator fixes the pool; the flow's server refused, so the next datagram
+    // leaves it and picks in the new pool.
+    let p_live = pool("udp-refused", Algorithm::RoundRobin, &[("live", live)]);
+    proxy
+        .state
+        .store(std::sync::Arc::new(build(&l, &[&p_live])));
+    let r = ask(&c, proxy.addr, b"2")
+        .await
+        .expect("answered by the live server");
+    assert_eq!(r, b"l:2");
+    let s = proxy.stats();
+    assert_eq!(
+        (s.udp_flows_created, s.udp_flows_active, s.connect_failures),
+        (2, 1, 1)
+    );
+}
