@@ -31,6 +31,11 @@ const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
 pub(crate) struct Ring {
     points: Vec<u64>,
     owners: Vec<u32>,
+    /// Radix index over the top `index_bits` of a hash: `index[b]` is the first point whose
+    /// top bits are `>= b`, so a lookup binary-searches a handful of points in one or two
+    /// cache lines instead of the whole ring (≈20 cache misses at 400k points).
+    index: Vec<u32>,
+    index_bits: u32,
     /// Bounded loads: (factor in percent, total configured weight).
     bound: Option<(u32, u64)>,
 }
@@ -60,10 +65,27 @@ impl Ring {
         // Ties (vanishingly rare) resolved by server id so listing order never matters.
         all.sort_unstable_by_key(|&(p, id, _)| (p, id));
         let total_weight = servers.iter().map(|s| s.weight as u64).sum();
+        let points: Vec<u64> = all.iter().map(|p| p.0).collect();
+        let (index, index_bits) = radix_index(&points);
         Ring {
-            points: all.iter().map(|p| p.0).collect(),
             owners: all.iter().map(|p| p.2).collect(),
+            points,
+            index,
+            index_bits,
             bound: factor.map(|f| (f, total_weight)),
+        }
+    }
+
+    /// The position of the first point at or after `key`, wrapping to 0.
+    #[inline]
+    fn locate(&self, key: u64) -> usize {
+        let b = (key >> (64 - self.index_bits)) as usize;
+        let (lo, hi) = (self.index[b] as usize, self.index[b + 1] as usize);
+        let pos = lo + self.points[lo..hi].partition_point(|&p| p < key);
+        if pos == self.points.len() {
+            0
+        } else {
+            pos
         }
     }
 
@@ -77,10 +99,7 @@ impl Ring {
     ) -> Option<usize> {
         let key = hash.unwrap_or_else(|| rng.next_u64());
         let len = self.points.len();
-        let start = match self.points.partition_point(|&p| p < key) {
-            i if i == len => 0,
-            i => i,
-        };
+        let start = self.locate(key);
         let first = self.owners[start] as usize;
         if self.bound.is_none() && (exclude.is_empty() || servers[first].allowed(exclude)) {
             return Some(first);
@@ -119,9 +138,35 @@ impl Ring {
     }
 
     #[cfg(test)]
+    pub(crate) fn locate_slow(&self, key: u64) -> usize {
+        match self.points.partition_point(|&p| p < key) {
+            i if i == self.points.len() => 0,
+            i => i,
+        }
+    }
+
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.points.len()
     }
+}
+
+/// Builds the radix index for sorted `points`: two to four points per bucket, between
+/// 2^4 and 2^20 buckets.
+fn radix_index(points: &[u64]) -> (Vec<u32>, u32) {
+    let want = (points.len() / 4).max(1);
+    let bits = (usize::BITS - want.leading_zeros()).clamp(4, 20);
+    let buckets = 1usize << bits;
+    let mut index = Vec::with_capacity(buckets + 1);
+    let mut pos = 0usize;
+    for b in 0..buckets {
+        while pos < points.len() && ((points[pos] >> (64 - bits)) as usize) < b {
+            pos += 1;
+        }
+        index.push(pos as u32);
+    }
+    index.push(points.len() as u32);
+    (index, bits)
 }
 
 #[cfg(test)]
@@ -180,6 +225,20 @@ mod tests {
         let cv = var.sqrt() / mean;
         // 1/sqrt(160) ≈ 0.079; allow sampling noise either way.
         assert!(cv > 0.03 && cv < 0.13, "coefficient of variation {cv}");
+    }
+
+    #[test]
+    fn radix_index_finds_the_same_point_as_a_full_search() {
+        for n in [1usize, 3, 40, 700] {
+            let s = servers(n, 1 + (n % 3) as u32);
+            let ring = Ring::new(&s, 160, None);
+            let mut keys: Vec<u64> = (0..5000u64).map(|k| mix64(k ^ n as u64)).collect();
+            keys.extend([0, u64::MAX, ring.points[0], ring.points[ring.len() - 1]]);
+            keys.extend(ring.points.iter().take(50).map(|p| p.wrapping_add(1)));
+            for k in keys {
+                assert_eq!(ring.locate(k), ring.locate_slow(k), "n={n} key={k:x}");
+            }
+        }
     }
 
     #[test]
