@@ -34,12 +34,30 @@ pub(crate) fn spawn(pool: &Arc<PoolRuntime>) {
     });
 }
 
+/// Panic mode is said in the log when it starts and ends (the state and metrics show it
+/// all along).
+fn log_panic_change(pool: &PoolRuntime, snapshot: &switchyard_balance::Snapshot) {
+    let panic = snapshot.panic();
+    if pool.panic.swap(panic, std::sync::atomic::Ordering::Relaxed) == panic {
+        return;
+    }
+    let up = snapshot.up_count();
+    let total = snapshot.servers().len();
+    if panic {
+        tracing::warn!(pool = %pool.name, up, total,
+            "pool {} in panic mode: only {up} of {total} servers up, balancing over all of them", pool.name);
+    } else {
+        tracing::info!(pool = %pool.name, up, total, "pool {} out of panic mode: {up} of {total} servers up", pool.name);
+    }
+}
+
 fn poll(pool: &PoolRuntime) {
     let now = clock::now();
     // Slow start: rebuild the snapshot while a server's weight is ramping up.
     if pool.pool.next_refresh().is_some_and(|at| at <= now) {
         pool.pool.refresh(now);
     }
+    log_panic_change(pool, &pool.pool.snapshot());
     let servers = pool.config().servers;
     let mut guard = pool.outlier.lock().expect("outlier lock");
     let Some(detector) = guard.as_mut() else {

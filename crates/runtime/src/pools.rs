@@ -31,6 +31,8 @@ pub struct PoolRuntime {
     pub(crate) outlier: Mutex<Option<OutlierDetector>>,
     /// Operator changes through the admin API that outlive reloads (see `control.rs`).
     overrides: Mutex<Overrides>,
+    /// Whether the pool was in panic mode at the last maintenance poll (for logging).
+    pub(crate) panic: std::sync::atomic::AtomicBool,
     /// Cancels every task of this pool (on removal or shutdown).
     cancel: CancellationToken,
 }
@@ -81,6 +83,7 @@ impl PoolRuntime {
                     .map(|o| outlier_detector(o, cfg.servers.len())),
             ),
             overrides: Mutex::new(Overrides::default()),
+            panic: std::sync::atomic::AtomicBool::new(false),
             cancel: parent.child_token(),
         });
         runtime.start_checks(cfg, cfg.servers.iter().collect());

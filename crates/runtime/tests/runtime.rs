@@ -448,3 +448,82 @@ async fn tcp_connections_appear_in_the_connection_table_while_open() {
     runtime.shutdown().await;
     runtime.stop_admin();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outlier_ejection_takes_out_a_server_that_fails_real_traffic() {
+    // "bad" passes its health checks but answers every real request with a 500.
+    let good = Flip::start("good").await;
+    let bad = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bad_addr = bad.local_addr().unwrap();
+    let bad_hits = Arc::new(AtomicUsize::new(0));
+    let hits = bad_hits.clone();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut s, _)) = bad.accept().await {
+            let hits = hits.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                while let Ok(n) = s.read(&mut buf).await {
+                    if n == 0 {
+                        return;
+                    }
+                    let text = String::from_utf8_lossy(&buf[..n]);
+                    let answer: &[u8] = if text.starts_with("GET /health") {
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+                    } else {
+                        hits.fetch_add(1, Ordering::SeqCst);
+                        b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 4\r\n\r\nfail"
+                    };
+                    if s.write_all(answer).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let port = free_port();
+    let mut text = pool_toml("app", &[&good], "panic_threshold = 0");
+    text += &format!("[[pool.server]]\nname = \"bad\"\naddress = \"{bad_addr}\"\n");
+    text += "[pool.outlier]\nconsecutive_failures = 3\nbase_ejection = \"30s\"\n";
+    text += &http_listener(port, "app");
+    let runtime = Runtime::start(config(&text), None).await.unwrap();
+    ready(&runtime).await;
+    let http = client();
+    let mut errors = 0;
+    for _ in 0..12 {
+        let (status, _) = get(&http, &format!("http://127.0.0.1:{port}/"))
+            .await
+            .unwrap();
+        if status == 500 {
+            errors += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(errors >= 3, "bad never reached: {errors}");
+    wait_for(Duration::from_secs(2), || async {
+        state(&runtime, "app", "bad") == Some(ServerState::Down)
+    })
+    .await
+    .expect("bad was never ejected");
+    let before = bad_hits.load(Ordering::SeqCst);
+    for _ in 0..10 {
+        let (status, body) = get(&http, &format!("http://127.0.0.1:{port}/"))
+            .await
+            .unwrap();
+        assert_eq!((status, body.as_str()), (200, "good"));
+    }
+    assert_eq!(
+        bad_hits.load(Ordering::SeqCst),
+        before,
+        "an ejected server got traffic"
+    );
+    let doc =
+        switchyard_admin::Control::state(&switchyard_runtime::RuntimeControl::new(runtime.clone()));
+    let bad_doc = doc.pools[0]
+        .servers
+        .iter()
+        .find(|s| s.name == "bad")
+        .unwrap();
+    assert_eq!(bad_doc.ejections, 1);
+    runtime.shutdown().await;
+}
