@@ -152,7 +152,7 @@ async fn a_draining_server_keeps_connections_until_drain_timeout() {
     let (a, b) = (named_echo("a").await, named_echo("b").await);
     let p = pool("drain", Algorithm::RoundRobin, &[("a", a), ("b", b)]);
     let mut st = build(&listener("drain", Some("drain"), tcp_kind()), &[&p]);
-    st.default_pool.as_mut().unwrap().drain_timeout = Some(Duration::from_millis(600));
+    st.default_pool.as_mut().unwrap().drain_timeout = Some(Duration::from_millis(2000));
     let proxy = start_tcp(st).await;
     let (mut held, name) = which_server(proxy.addr, 1).await;
     p.set_admin(&name, AdminState::Draining).unwrap();
@@ -193,19 +193,19 @@ async fn idle_connections_are_closed_after_timeouts_idle() {
     let a = named_echo("a").await;
     let p = pool("idle", Algorithm::RoundRobin, &[("a", a)]);
     let mut l = listener("idle", Some("idle"), tcp_kind());
-    l.timeouts.idle = Duration::from_millis(300);
+    l.timeouts.idle = Duration::from_millis(1000);
     let proxy = start_tcp(build(&l, &[&p])).await;
     let (mut s, _) = which_server(proxy.addr, 1).await;
     // Activity keeps it open past the idle time...
-    for _ in 0..4 {
-        tokio::time::sleep(Duration::from_millis(150)).await;
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
         s.write_all(b"k").await.unwrap();
         let mut b = [0u8; 1];
         s.read_exact(&mut b).await.unwrap();
     }
     // ...silence closes it.
     let mut rest = Vec::new();
-    let r = tokio::time::timeout(Duration::from_secs(3), s.read_to_end(&mut rest)).await;
+    let r = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut rest)).await;
     assert!(r.is_ok(), "closed when idle");
     assert_eq!(proxy.stats().connections_idle_closed, 1);
 }

@@ -28,7 +28,7 @@ async fn named_udp(name: &'static str) -> SocketAddr {
 async fn ask(c: &UdpSocket, proxy: SocketAddr, msg: &[u8]) -> Option<Vec<u8>> {
     c.send_to(msg, proxy).await.unwrap();
     let mut buf = vec![0u8; 70000];
-    match tokio::time::timeout(Duration::from_millis(500), c.recv_from(&mut buf)).await {
+    match tokio::time::timeout(Duration::from_millis(1000), c.recv_from(&mut buf)).await {
         Ok(Ok((n, _))) => Some(buf[..n].to_vec()),
         _ => None,
     }
@@ -105,13 +105,13 @@ async fn large_datagrams_pass_whole() {
 async fn idle_flows_expire_and_the_client_gets_a_new_flow() {
     let p = three_servers("udp-exp").await;
     let mut l = listener("udp-exp", Some("udp-exp"), udp_kind(10));
-    l.timeouts.idle = Duration::from_millis(300);
+    l.timeouts.idle = Duration::from_millis(1000);
     let proxy = start_udp(build(&l, &[&p])).await;
     let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     // Traffic more often than the idle time keeps the flow.
-    for _ in 0..5 {
+    for _ in 0..6 {
         assert!(ask(&c, proxy.addr, b"x").await.is_some());
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
     assert_eq!(proxy.stats().udp_flows_created, 1);
     eventually("flow expired", || proxy.stats().udp_flows_expired == 1).await;
