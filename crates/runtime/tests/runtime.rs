@@ -527,3 +527,149 @@ async fn outlier_ejection_takes_out_a_server_that_fails_real_traffic() {
     assert_eq!(bad_doc.ejections, 1);
     runtime.shutdown().await;
 }
+
+/// GET with an optional Cookie header: (status, body, Set-Cookie value).
+async fn get_with_cookie(port: u16, cookie: Option<&str>) -> (u16, String, Option<String>) {
+    use http_body_util::BodyExt;
+    let mut req = hyper::Request::get(format!("http://127.0.0.1:{port}/"));
+    if let Some(cookie) = cookie {
+        req = req.header("cookie", cookie);
+    }
+    let resp = client()
+        .request(
+            req.body(http_body_util::Full::new(bytes::Bytes::new()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let set_cookie = resp
+        .headers()
+        .get("set-cookie")
+        .map(|v| v.to_str().unwrap().to_string());
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        String::from_utf8_lossy(&body).into_owned(),
+        set_cookie,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draining_keeps_sticky_users_and_sends_new_users_elsewhere() {
+    let (a, b, c) = (
+        Flip::start("a").await,
+        Flip::start("b").await,
+        Flip::start("c").await,
+    );
+    let port = free_port();
+    let text = pool_toml(
+        "app",
+        &[&a, &b, &c],
+        "[pool.affinity]\nkind = \"cookie\"\ncookie = \"SYD_SRV\"\n",
+    ) + &http_listener(port, "app");
+    let runtime = Runtime::start(config(&text), None).await.unwrap();
+    ready(&runtime).await;
+
+    // A user is pinned by the cookie of their first answer.
+    let (status, pinned, set_cookie) = get_with_cookie(port, None).await;
+    assert_eq!(status, 200);
+    let set_cookie = set_cookie.expect("the first answer sets the affinity cookie");
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+    assert!(cookie.starts_with("SYD_SRV="), "{set_cookie}");
+    for server in [&a, &b, &c] {
+        assert!(
+            !cookie.contains(&server.addr.port().to_string()),
+            "the cookie names a port: {cookie}"
+        );
+    }
+    for _ in 0..5 {
+        assert_eq!(
+            get_with_cookie(port, Some(&cookie)).await.1,
+            pinned,
+            "not sticky"
+        );
+    }
+
+    // Drain the sticky server through the admin control.
+    let control = switchyard_runtime::RuntimeControl::new(runtime.clone());
+    switchyard_admin::Control::drain(&control, "app", &pinned).unwrap();
+    assert_eq!(state(&runtime, "app", &pinned), Some(ServerState::Draining));
+
+    // The sticky user stays...
+    for _ in 0..5 {
+        let (status, body, _) = get_with_cookie(port, Some(&cookie)).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (200, pinned.as_str()),
+            "a sticky user left a draining server"
+        );
+    }
+    // ...and new users never arrive there.
+    for _ in 0..15 {
+        let (status, body, fresh) = get_with_cookie(port, None).await;
+        assert_eq!(status, 200);
+        assert_ne!(body, pinned, "a new user was sent to a draining server");
+        assert!(fresh.is_some(), "a new user got no affinity cookie");
+    }
+
+    // Disabled: even the sticky user is re-pinned, and the cookie replaced.
+    switchyard_admin::Control::disable(&control, "app", &pinned).unwrap();
+    let (status, body, replaced) = get_with_cookie(port, Some(&cookie)).await;
+    assert_eq!(status, 200);
+    assert_ne!(body, pinned, "a disabled server kept its sticky user");
+    let replaced = replaced.expect("re-pinning replaces the cookie");
+    assert_ne!(replaced.split(';').next().unwrap(), cookie);
+    runtime.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_weights_survive_a_reload_unless_the_file_changes_that_server() {
+    let (a, b) = (Flip::start("a").await, Flip::start("b").await);
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switchyard.toml");
+    let write = |b_weight: u32, listen_port: u16| {
+        let text = pool_toml("app", &[&a, &b], "").replace(
+            &format!("address = \"{}\"\n", b.addr),
+            &format!("address = \"{}\"\nweight = {b_weight}\n", b.addr),
+        ) + &http_listener(listen_port, "app");
+        std::fs::write(&path, text).unwrap();
+    };
+    write(1, port);
+    let runtime = Runtime::start(switchyard_config::load(&path).unwrap(), Some(path.clone()))
+        .await
+        .unwrap();
+    ready(&runtime).await;
+    let control = switchyard_runtime::RuntimeControl::new(runtime.clone());
+    switchyard_admin::Control::set_weight(&control, "app", "a", 7).unwrap();
+    switchyard_admin::Control::set_algorithm(&control, "app", "least_connections").unwrap();
+    let weight = |name: &str| {
+        runtime.pools()["app"]
+            .pool
+            .snapshot()
+            .server(name)
+            .unwrap()
+            .weight()
+    };
+
+    // A reload that changes something else (the listener's port) keeps both overrides.
+    let other_port = free_port();
+    write(1, other_port);
+    runtime.reload_from_file().await.unwrap();
+    assert_eq!(weight("a"), 7);
+    assert_eq!(
+        runtime.pools()["app"]
+            .pool
+            .snapshot()
+            .algorithm()
+            .to_string(),
+        "least_connections"
+    );
+
+    // A reload that changes server b keeps a's override but applies b's new weight.
+    write(3, other_port);
+    runtime.reload_from_file().await.unwrap();
+    assert_eq!((weight("a"), weight("b")), (7, 3));
+    runtime.shutdown().await;
+}
