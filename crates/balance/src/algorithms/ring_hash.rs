@@ -1,8 +1,10 @@
 //! `ring_hash`: consistent hashing on a ring of virtual nodes (Karger et al., ketama).
 //!
-//! Each server gets `ring_vnodes × weight` points at `mix64(xxh64(name) + k·φ)`; a key
-//! goes to the owner of the first point at or after it (binary search over a sorted
-//! `Vec<u64>`). A server's points depend only on its own name and weight, so removing a
+//! Each server gets `ring_vnodes × weight` points at the top 32 bits of
+//! `mix64(xxh64(name) + k·φ)` (ketama's 32-bit ring); a key goes to the owner of the first
+//! point at or after its top 32 bits. Point and owner share one `u64` (point in the high
+//! half) so a lookup touches one array, found through a radix index. A server's points
+//! depend only on its own name and weight, so removing a
 //! server moves only its own keys: no key moves between survivors. The ring is capped at
 //! [`MAX_POINTS`] by halving every server's point count together (a power-of-two shift,
 //! so a membership change rarely changes it). Slow start is ignored: a ramp would move
@@ -22,15 +24,15 @@ use rand::RngCore;
 use crate::hash::{mix64, xxh64};
 use crate::{Server, ServerId};
 
-/// The most points a ring holds (16 MiB of points plus 8 MiB of owners).
+/// The most points a ring holds (16 MiB of entries).
 pub(crate) const MAX_POINTS: u64 = 1 << 21;
 const POINT_SEED: u64 = 0x5157_4954_4348_5952; // "SWITCHYR"
 const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
 
 #[derive(Debug)]
 pub(crate) struct Ring {
-    points: Vec<u64>,
-    owners: Vec<u32>,
+    /// `point << 32 | owner index`, sorted (ties between servers by server id).
+    entries: Vec<u64>,
     /// Radix index over the top `index_bits` of a hash: `index[b]` is the first point whose
     /// top bits are `>= b`, so a lookup binary-searches a handful of points in one or two
     /// cache lines instead of the whole ring (≈20 cache misses at 400k points).
@@ -53,23 +55,25 @@ impl Ring {
         while total >> shift > MAX_POINTS {
             shift += 1;
         }
-        let mut all: Vec<(u64, ServerId, u32)> = Vec::with_capacity((total >> shift) as usize);
+        let mut all: Vec<(u32, ServerId, u32)> = Vec::with_capacity((total >> shift) as usize);
         for (i, s) in servers.iter().enumerate() {
             let base = xxh64(s.name.as_bytes(), POINT_SEED);
             let count = (per_server[i] >> shift).max(1);
             for k in 0..count {
-                let point = mix64(base.wrapping_add(k.wrapping_mul(GOLDEN)));
+                let point = (mix64(base.wrapping_add(k.wrapping_mul(GOLDEN))) >> 32) as u32;
                 all.push((point, s.id, i as u32));
             }
         }
         // Ties (vanishingly rare) resolved by server id so listing order never matters.
         all.sort_unstable_by_key(|&(p, id, _)| (p, id));
         let total_weight = servers.iter().map(|s| s.weight as u64).sum();
-        let points: Vec<u64> = all.iter().map(|p| p.0).collect();
-        let (index, index_bits) = radix_index(&points);
+        let entries: Vec<u64> = all
+            .iter()
+            .map(|&(p, _, i)| (p as u64) << 32 | i as u64)
+            .collect();
+        let (index, index_bits) = radix_index(&entries);
         Ring {
-            owners: all.iter().map(|p| p.2).collect(),
-            points,
+            entries,
             index,
             index_bits,
             bound: factor.map(|f| (f, total_weight)),
@@ -81,8 +85,9 @@ impl Ring {
     fn locate(&self, key: u64) -> usize {
         let b = (key >> (64 - self.index_bits)) as usize;
         let (lo, hi) = (self.index[b] as usize, self.index[b + 1] as usize);
-        let pos = lo + self.points[lo..hi].partition_point(|&p| p < key);
-        if pos == self.points.len() {
+        let k = key >> 32;
+        let pos = lo + self.entries[lo..hi].partition_point(|&e| e >> 32 < k);
+        if pos == self.entries.len() {
             0
         } else {
             pos
@@ -98,16 +103,16 @@ impl Ring {
         rng: &mut R,
     ) -> Option<usize> {
         let key = hash.unwrap_or_else(|| rng.next_u64());
-        let len = self.points.len();
+        let len = self.entries.len();
         let start = self.locate(key);
-        let first = self.owners[start] as usize;
+        let first = self.owner(start);
         if self.bound.is_none() && (exclude.is_empty() || servers[first].allowed(exclude)) {
             return Some(first);
         }
         let room = self.room_check(servers);
         let mut fallback = None;
         for k in 0..len {
-            let i = self.owners[(start + k) % len] as usize;
+            let i = self.owner((start + k) % len);
             let s = &servers[i];
             if !s.allowed(exclude) {
                 continue;
@@ -137,22 +142,27 @@ impl Ring {
         })
     }
 
+    #[inline]
+    fn owner(&self, pos: usize) -> usize {
+        self.entries[pos] as u32 as usize
+    }
+
     #[cfg(test)]
-    pub(crate) fn locate_slow(&self, key: u64) -> usize {
-        match self.points.partition_point(|&p| p < key) {
-            i if i == self.points.len() => 0,
+    fn locate_slow(&self, key: u64) -> usize {
+        match self.entries.partition_point(|&e| e >> 32 < key >> 32) {
+            i if i == self.entries.len() => 0,
             i => i,
         }
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.points.len()
+        self.entries.len()
     }
 }
 
-/// Builds the radix index for sorted `points`: two to four points per bucket, between
-/// 2^4 and 2^20 buckets.
+/// Builds the radix index for sorted `points` (compared by their top bits): two to four
+/// points per bucket, between 2^4 and 2^20 buckets.
 fn radix_index(points: &[u64]) -> (Vec<u32>, u32) {
     let want = (points.len() / 4).max(1);
     let bits = (usize::BITS - want.leading_zeros()).clamp(4, 20);
@@ -233,8 +243,15 @@ mod tests {
             let s = servers(n, 1 + (n % 3) as u32);
             let ring = Ring::new(&s, 160, None);
             let mut keys: Vec<u64> = (0..5000u64).map(|k| mix64(k ^ n as u64)).collect();
-            keys.extend([0, u64::MAX, ring.points[0], ring.points[ring.len() - 1]]);
-            keys.extend(ring.points.iter().take(50).map(|p| p.wrapping_add(1)));
+            let first = ring.entries[0] & !0xFFFF_FFFF;
+            let last = ring.entries[ring.len() - 1] & !0xFFFF_FFFF;
+            keys.extend([0, u64::MAX, first, last, last | 0xFFFF_FFFF]);
+            keys.extend(
+                ring.entries
+                    .iter()
+                    .take(50)
+                    .map(|e| (e & !0xFFFF_FFFF) + (1 << 32)),
+            );
             for k in keys {
                 assert_eq!(ring.locate(k), ring.locate_slow(k), "n={n} key={k:x}");
             }
@@ -246,7 +263,7 @@ mod tests {
         let s = vec![test_server("a", 1), test_server("b", 3)];
         let ring = Ring::new(&s, 160, None);
         assert_eq!(ring.len(), 640);
-        let a = ring.owners.iter().filter(|&&o| o == 0).count();
+        let a = (0..ring.len()).filter(|&i| ring.owner(i) == 0).count();
         assert_eq!(a, 160);
     }
 
