@@ -84,7 +84,7 @@ pub(crate) fn add_forwarding(
         }
     }
     let _ = write!(xff, "{ip}");
-    set(headers, &X_FORWARDED_FOR, &xff);
+    set(headers, &X_FORWARDED_FOR, xff);
     headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     match host.and_then(|h| HeaderValue::from_str(h).ok()) {
         Some(h) => {
@@ -106,11 +106,12 @@ pub(crate) fn add_forwarding(
     if let Some(h) = host.filter(|h| h.bytes().all(|b| b.is_ascii_graphic() && b != b'"')) {
         let _ = write!(fwd, ";host=\"{h}\"");
     }
-    set(headers, &header::FORWARDED, &fwd);
+    set(headers, &header::FORWARDED, fwd);
 }
 
-fn set(headers: &mut HeaderMap, name: &HeaderName, value: &str) {
-    if let Ok(v) = HeaderValue::from_str(value) {
+fn set(headers: &mut HeaderMap, name: &HeaderName, value: String) {
+    // Takes the string's buffer as is: no copy.
+    if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(value)) {
         headers.insert(name.clone(), v);
     }
 }

@@ -216,7 +216,8 @@ async fn route_request(
         }
     }
     let bodyless = body.is_end_stream();
-    let replay = (bodyless && !upgrade).then(|| Replay {
+    // Only a bodyless idempotent request may be sent again after a failure.
+    let replay = (bodyless && !upgrade && is_idempotent(&parts.method)).then(|| Replay {
         method: parts.method.clone(),
         uri: parts.uri.clone(),
         version: parts.version,
