@@ -30,7 +30,7 @@ pub use histogram::{LatencyHistogram, LATENCY_BOUNDS, LATENCY_BOUNDS_NANOS};
 pub use pick::{PickRequest, Picked};
 pub use pool::Pool;
 pub use server::{Server, ServerId};
-pub use snapshot::Snapshot;
+pub use snapshot::{Snapshot, SLOW_START_FLOOR};
 pub use spec::{
     AdminState, Algorithm, AlgorithmParams, Health, PoolSpec, ServerSpec, ServerState, MAX_WEIGHT,
 };
