@@ -18,8 +18,9 @@ use tokio::net::TcpStream;
 #[cfg(target_os = "linux")]
 use crate::splice;
 
-/// Userspace copy buffer per direction, at first and once reads fill it.
-const SMALL_BUF: usize = 16 * 1024;
+/// Userspace copy buffer per direction: small at first, four times larger each time a
+/// read fills it, up to `USER_BUF`.
+const SMALL_BUF: usize = 4 * 1024;
 const USER_BUF: usize = 256 * 1024;
 /// Bytes a direction moves by userspace copy before switching to `splice(2)`.
 pub const SPLICE_AFTER: u64 = 256 * 1024;
@@ -176,7 +177,7 @@ async fn forward_user(
         total += n as u64;
         moved(n);
         if n == buf.len() && buf.len() < USER_BUF {
-            buf.resize(USER_BUF, 0);
+            buf.resize((buf.len() * 4).min(USER_BUF), 0);
         }
     }
     Ok(true)
