@@ -106,3 +106,33 @@ async fn health_drives_bird_and_shutdown_withdraws_before_draining() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_without_anycast_withdraws_every_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeBird::start(dir.path(), &[("vip_web", false)]);
+    let port = free_port();
+    let base = format!(
+        "[[pool]]\nname = \"app\"\nalgorithm = \"round_robin\"\n\
+         [pool.health]\ncheck = \"none\"\n\
+         [[pool.server]]\nname = \"a\"\naddress = \"127.0.0.1:9\"\n\
+         [[listener]]\nname = \"web\"\nprotocol = \"http\"\nlisten = \"127.0.0.1:{port}\"\npool = \"app\"\n"
+    );
+    let with = format!(
+        "{base}[anycast]\nbird_socket = \"{}\"\nhold_down = \"0s\"\n\
+         [[anycast.announce]]\nprefix = \"198.18.0.1/32\"\nbird_protocol = \"vip_web\"\npools = [\"app\"]\n",
+        fake.path.display()
+    );
+    let runtime = Runtime::start(config(&with), None).await.unwrap();
+    assert!(eventually(LIMIT, || fake.enabled("vip_web") == Some(true)).await);
+    runtime.apply(config(&base)).await.unwrap();
+    assert_eq!(
+        fake.enabled("vip_web"),
+        Some(false),
+        "withdrawn by the time apply returns"
+    );
+    let control = switchyard_runtime::RuntimeControl::new(runtime.clone());
+    let doc = switchyard_admin::Control::state(&control);
+    assert!(doc.anycast.is_empty(), "{:?}", doc.anycast);
+    runtime.shutdown().await;
+}
