@@ -99,7 +99,7 @@ pub struct Outlier {
     /// `consecutive_failures`, default 5 (>= 1): 5xx answers, connect errors, resets,
     /// timeouts in a row that eject a server.
     pub consecutive_failures: u32,
-    /// `base_ejection`, default `"30s"`: doubles on each repeated ejection.
+    /// `base_ejection`, default `"30s"`: the n-th ejection lasts n × this, up to `max_ejection`.
     pub base_ejection: Duration,
     /// `max_ejection`, default `"300s"`: the doubling stops here.
     pub max_ejection: Duration,
