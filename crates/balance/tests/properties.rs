@@ -48,7 +48,7 @@ fn algorithm() -> impl Strategy<Value = Algorithm> {
     proptest::sample::select(Algorithm::ALL.to_vec())
 }
 
-fn build(alg: Algorithm, cases: &[ServerCase], threshold: u8) -> Pool {
+fn build(alg: Algorithm, cases: &[ServerCase], threshold: u8, bounded: bool) -> Pool {
     let servers = cases
         .iter()
         .enumerate()
@@ -60,6 +60,7 @@ fn build(alg: Algorithm, cases: &[ServerCase], threshold: u8) -> Pool {
         .collect();
     let mut spec = PoolSpec::new("app", alg, servers);
     spec.panic_threshold = threshold;
+    spec.params.hash_balance_factor = bounded.then_some(125);
     let pool = Pool::new(spec, 0).unwrap();
     for (i, c) in cases.iter().enumerate() {
         let name = format!("s{i}");
@@ -83,8 +84,9 @@ proptest! {
         seed in any::<u64>(),
         sticky in proptest::option::of(0usize..12),
         excluded in proptest::collection::vec(0usize..12, 0..4),
+        bounded in any::<bool>(),
     ) {
-        let pool = build(alg, &cases, threshold);
+        let pool = build(alg, &cases, threshold, bounded);
         let snap = pool.snapshot();
         let ids: Vec<ServerId> = excluded.iter().map(|i| ServerId::of_name(&format!("s{i}"))).collect();
         let sticky_id = sticky.map(|i| ServerId::of_name(&format!("s{i}")));
@@ -92,6 +94,8 @@ proptest! {
         req.sticky = sticky_id;
         let primary_up = snap.servers().iter().any(|s| !s.is_backup() && s.state() == ServerState::Up);
         let mut rng = SmallRng::seed_from_u64(seed);
+        // Hold some picks so load-aware algorithms and bounded loads see in-flight work.
+        let mut held = Vec::new();
         for k in 0..50u64 {
             req.hash = (k % 2 == 0).then_some(k.wrapping_mul(0x9E37_79B9_7F4A_7C15));
             match pool.pick(&req, &mut rng, 2) {
@@ -108,6 +112,9 @@ proptest! {
                     } else {
                         prop_assert_eq!(s.state(), ServerState::Up);
                         prop_assert!(!s.is_backup() || !primary_up);
+                    }
+                    if k % 3 == 0 {
+                        held.push(p);
                     }
                 }
                 None => {

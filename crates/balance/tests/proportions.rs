@@ -201,3 +201,20 @@ fn hash_algorithms_are_sticky_per_key() {
         }
     }
 }
+
+#[test]
+fn hash_placement_ignores_listing_order() {
+    for alg in [Algorithm::Maglev, Algorithm::RingHash] {
+        let forward = up_pool(alg, &[1, 2, 3, 1, 2, 3, 1, 2]);
+        let mut reversed = common::spec(alg, &[1, 2, 3, 1, 2, 3, 1, 2]);
+        reversed.servers.reverse();
+        let reversed = Pool::new_all_up(reversed, 0).unwrap();
+        let mut rng = SmallRng::seed_from_u64(13);
+        for k in 0..5000u64 {
+            let req = PickRequest::new().with_hash(hash_bytes(&k.to_le_bytes()));
+            let a = forward.pick(&req, &mut rng, 0).unwrap();
+            let b = reversed.pick(&req, &mut rng, 0).unwrap();
+            assert_eq!(a.name(), b.name(), "{alg} key {k}");
+        }
+    }
+}
