@@ -299,3 +299,32 @@ async fn a_manual_enable_behind_our_back_is_corrected_on_reconcile() {
     assert!(eventually(LIMIT, || bird.enabled("vip_web") == Some(false)).await);
     c.stop().await;
 }
+
+#[tokio::test]
+async fn a_protocol_shared_by_two_announcements_needs_both_healthy() {
+    let dir = tempfile::tempdir().unwrap();
+    let bird = FakeBird::start(dir.path(), &[("vip_web", false)]);
+    let db_up = Arc::new(AtomicUsize::new(1));
+    let db = db_up.clone();
+    let health = move |pool: &str| match pool {
+        "app" => Some(1),
+        "db" => Some(db.load(Ordering::Relaxed)),
+        _ => None,
+    };
+    let mut cfg = config(
+        &bird.path,
+        vec![
+            announce("198.18.0.1/32", "vip_web", &["app"]),
+            announce("198.18.0.2/32", "vip_web", &["db"]),
+        ],
+    );
+    cfg.hold_down = Duration::ZERO;
+    let c = Controller::start_with(&cfg, Arc::new(health), tuning());
+    assert!(eventually(LIMIT, || bird.enabled("vip_web") == Some(true)).await);
+    db_up.store(0, Ordering::Relaxed);
+    assert!(eventually(LIMIT, || bird.enabled("vip_web") == Some(false)).await);
+    let s = c.status();
+    assert!(s[0].wanted && !s[0].announced, "{s:?}");
+    assert_eq!(s[1].reason, "pool db has 0 of 1 required healthy server");
+    c.stop().await;
+}
