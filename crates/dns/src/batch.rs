@@ -1,8 +1,9 @@
 //! Linux `recvmmsg`/`sendmmsg`: up to [`BATCH`] datagrams per system call.
 //!
 //! Answering a DNS query is cheap; the system calls around it are not (profiles show the
-//! kernel entry/exit dominating). Like gdnsd, the UDP workers drain the socket in batches
-//! and send the answers in one call. The buffers and headers are allocated once per
+//! kernel dominating). Like gdnsd, each UDP worker is a thread blocked in `recvmmsg`
+//! (woken by the kernel directly, no event loop in between) that takes every queued
+//! datagram at once and sends the answers in one `sendmmsg`. The buffers and headers are allocated once per
 //! worker; the pointers inside the headers are refreshed before each call because the
 //! struct may have moved.
 
@@ -65,7 +66,8 @@ impl Batch {
         &self.bufs[i][..self.lens[i].min(RECV_MAX)]
     }
 
-    /// Receive up to [`BATCH`] datagrams without blocking; how many.
+    /// Receive up to [`BATCH`] datagrams: blocks (up to the socket's receive timeout)
+    /// until one is there, then takes whatever else is queued; how many.
     pub fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
         for i in 0..BATCH {
             self.iovs[i] = libc::iovec {
@@ -88,7 +90,7 @@ impl Batch {
                 fd,
                 self.hdrs.as_mut_ptr(),
                 BATCH as libc::c_uint,
-                libc::MSG_DONTWAIT,
+                libc::MSG_WAITFORONE,
                 std::ptr::null_mut(),
             )
         };
@@ -104,8 +106,8 @@ impl Batch {
         Ok(n)
     }
 
-    /// Send the answers of `slots` (each to its slot's peer, in order) without blocking;
-    /// how many messages the kernel took.
+    /// Send the answers of `slots` (each to its slot's peer, in order); how many
+    /// messages the kernel took.
     pub fn send(&mut self, fd: RawFd, slots: &[usize]) -> io::Result<usize> {
         let mut count = 0;
         for &i in slots {
@@ -130,14 +132,7 @@ impl Batch {
             return Ok(0);
         }
         // SAFETY: the first `count` headers point at live buffers owned by `self`.
-        let n = unsafe {
-            libc::sendmmsg(
-                fd,
-                self.hdrs.as_mut_ptr(),
-                count as libc::c_uint,
-                libc::MSG_DONTWAIT,
-            )
-        };
+        let n = unsafe { libc::sendmmsg(fd, self.hdrs.as_mut_ptr(), count as libc::c_uint, 0) };
         if n < 0 {
             return Err(io::Error::last_os_error());
         }

@@ -70,6 +70,144 @@ pub async fn serve(
 }
 
 /// Serve DNS over UDP until `shutdown`; returns once every worker has stopped.
+#[cfg(target_os = "linux")]
+pub async fn serve_udp(
+    socket: UdpSocket,
+    state: Arc<ArcSwap<DnsListenerState>>,
+    stats: Arc<DnsStats>,
+    shutdown: CancellationToken,
+) {
+    let socket = match blocking_socket(socket) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            inc(&stats.io_errors);
+            tracing::error!(listener = %state.load().name, error = %e, "DNS UDP socket cannot be served");
+            return;
+        }
+    };
+    let limiter = Arc::new(RateLimiter::default());
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // The threads stop on shutdown, and also when this future is dropped (runtime gone).
+    let stop = shutdown.child_token();
+    let _stop_on_drop = stop.clone().drop_guard();
+    let mut done = Vec::with_capacity(workers);
+    for i in 0..workers {
+        let (socket, state, stats, limiter, stop) = (
+            Arc::clone(&socket),
+            Arc::clone(&state),
+            Arc::clone(&stats),
+            Arc::clone(&limiter),
+            stop.clone(),
+        );
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let spawned = std::thread::Builder::new()
+            .name(format!("dns-udp-{i}"))
+            .spawn(move || {
+                udp_thread(&socket, &state, &stats, &limiter, &stop);
+                let _ = tx.send(());
+            });
+        match spawned {
+            Ok(_) => done.push(rx),
+            Err(e) => tracing::error!(error = %e, "DNS UDP worker thread cannot start"),
+        }
+    }
+    for rx in done {
+        let _ = rx.await;
+    }
+}
+
+/// How often a blocked UDP worker wakes to check for shutdown.
+#[cfg(target_os = "linux")]
+const SHUTDOWN_POLL: Duration = Duration::from_millis(200);
+
+/// The socket in blocking mode, with a receive timeout so workers notice shutdown.
+#[cfg(target_os = "linux")]
+fn blocking_socket(socket: UdpSocket) -> std::io::Result<std::net::UdpSocket> {
+    let std = socket.into_std()?;
+    std.set_nonblocking(false)?;
+    std.set_read_timeout(Some(SHUTDOWN_POLL))?;
+    Ok(std)
+}
+
+/// One UDP worker thread: blocked in `recvmmsg`, answering batches until shutdown.
+#[cfg(target_os = "linux")]
+fn udp_thread(
+    socket: &std::net::UdpSocket,
+    state: &ArcSwap<DnsListenerState>,
+    stats: &DnsStats,
+    limiter: &RateLimiter,
+    shutdown: &CancellationToken,
+) {
+    use std::io::ErrorKind;
+    use std::os::fd::AsRawFd;
+
+    let fd = socket.as_raw_fd();
+    let mut batch = Box::new(Batch::default());
+    let mut w = Worker::new();
+    let mut ready: Vec<usize> = Vec::with_capacity(BATCH);
+    while !shutdown.is_cancelled() {
+        let n = match batch.recv(fd) {
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) =>
+            {
+                continue
+            }
+            Err(e) => {
+                inc(&stats.io_errors);
+                tracing::debug!(error = %e, "DNS UDP receive failed");
+                continue;
+            }
+        };
+        ready.clear();
+        let st = state.load();
+        for i in 0..n {
+            let Some(peer) = batch.peers[i] else { continue };
+            let packet = batch.packet(i);
+            inc(&stats.udp_queries);
+            stats
+                .bytes_in
+                .fetch_add(packet.len() as u64, Ordering::Relaxed);
+            if w.handle(&st, stats, packet, peer.ip(), Transport::Udp, Some(limiter)) {
+                std::mem::swap(&mut w.out, &mut batch.outs[i]);
+                ready.push(i);
+            }
+        }
+        drop(st);
+        send_batch(fd, &mut batch, &ready, stats);
+    }
+}
+
+/// Send the answers in `slots` (blocking while the socket buffer is full).
+#[cfg(target_os = "linux")]
+fn send_batch(fd: std::os::fd::RawFd, batch: &mut Batch, slots: &[usize], stats: &DnsStats) {
+    let mut done = 0;
+    while done < slots.len() {
+        match batch.send(fd, &slots[done..]) {
+            Ok(0) => break,
+            Ok(m) => {
+                let bytes: usize = slots[done..done + m]
+                    .iter()
+                    .map(|&i| batch.outs[i].len())
+                    .sum();
+                stats.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+                done += m;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                inc(&stats.io_errors);
+                tracing::debug!(client = ?batch.peers[slots[done]], error = %e, "DNS UDP send failed");
+                done += 1;
+            }
+        }
+    }
+}
+
+/// Serve DNS over UDP until `shutdown`; returns once every worker has stopped.
+#[cfg(not(target_os = "linux"))]
 pub async fn serve_udp(
     socket: UdpSocket,
     state: Arc<ArcSwap<DnsListenerState>>,
@@ -92,103 +230,6 @@ pub async fn serve_udp(
     }
     tracker.close();
     tracker.wait().await;
-}
-
-/// One UDP receive/answer loop, in batches of datagrams per system call.
-#[cfg(target_os = "linux")]
-async fn udp_worker(
-    socket: Arc<UdpSocket>,
-    state: Arc<ArcSwap<DnsListenerState>>,
-    stats: Arc<DnsStats>,
-    limiter: Arc<RateLimiter>,
-    shutdown: CancellationToken,
-) {
-    use std::os::fd::AsRawFd;
-    use tokio::io::Interest;
-
-    let fd = socket.as_raw_fd();
-    let mut batch = Box::new(Batch::default());
-    let mut w = Worker::new();
-    let mut ready: Vec<usize> = Vec::with_capacity(BATCH);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            r = socket.readable() => if let Err(e) = r {
-                inc(&stats.io_errors);
-                tracing::warn!(error = %e, "DNS UDP socket failed");
-                return;
-            },
-        }
-        loop {
-            let n = match socket.try_io(Interest::READABLE, || batch.recv(fd)) {
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    inc(&stats.io_errors);
-                    tracing::debug!(error = %e, "DNS UDP receive failed");
-                    break;
-                }
-            };
-            ready.clear();
-            {
-                let st = state.load();
-                for i in 0..n {
-                    let Some(peer) = batch.peers[i] else { continue };
-                    let packet = batch.packet(i);
-                    inc(&stats.udp_queries);
-                    stats
-                        .bytes_in
-                        .fetch_add(packet.len() as u64, Ordering::Relaxed);
-                    let limiter = Some(&*limiter);
-                    if w.handle(&st, &stats, packet, peer.ip(), Transport::Udp, limiter) {
-                        std::mem::swap(&mut w.out, &mut batch.outs[i]);
-                        ready.push(i);
-                    }
-                }
-            }
-            send_batch(&socket, fd, &mut batch, &ready, &stats).await;
-            if n == 0 {
-                break;
-            }
-        }
-    }
-}
-
-/// Send the answers in `slots`, waiting for room in the socket buffer when needed.
-#[cfg(target_os = "linux")]
-async fn send_batch(
-    socket: &UdpSocket,
-    fd: std::os::fd::RawFd,
-    batch: &mut Batch,
-    slots: &[usize],
-    stats: &DnsStats,
-) {
-    use tokio::io::Interest;
-
-    let mut done = 0;
-    while done < slots.len() {
-        match socket.try_io(Interest::WRITABLE, || batch.send(fd, &slots[done..])) {
-            Ok(0) => break,
-            Ok(m) => {
-                let bytes: usize = slots[done..done + m]
-                    .iter()
-                    .map(|&i| batch.outs[i].len())
-                    .sum();
-                stats.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
-                done += m;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                if socket.writable().await.is_err() {
-                    break;
-                }
-            }
-            Err(e) => {
-                inc(&stats.io_errors);
-                tracing::debug!(client = ?batch.peers[slots[done]], error = %e, "DNS UDP send failed");
-                done += 1;
-            }
-        }
-    }
 }
 
 /// One UDP receive/answer loop (portable: one datagram per system call).
