@@ -59,6 +59,15 @@ pub async fn serve(
     stats: Arc<DnsStats>,
     shutdown: CancellationToken,
 ) {
+    {
+        let st = state.load();
+        tracing::info!(
+            listener = %st.name,
+            address = ?udp.local_addr().ok(),
+            zones = st.authority.catalog.zones.len(),
+            "DNS listener serving UDP and TCP"
+        );
+    }
     let u = serve_udp(
         udp,
         Arc::clone(&state),
