@@ -10,7 +10,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use crate::histogram::{AtomicHistogram, LatencyHistogram};
+use crate::histogram::{Histogram, HistogramSnapshot};
 use crate::Nanos;
 
 /// Live counters of one server: load, totals, failure run, latency EWMA and histogram.
@@ -28,7 +28,7 @@ pub struct ServerStats {
     /// Failures since the last success: passive health reads it to eject outliers.
     consecutive_failures: AtomicU64,
     /// Every finished request's latency, for percentiles in the admin API and metrics.
-    latency: AtomicHistogram,
+    latency: Histogram,
 }
 
 // === impl ServerStats ===
@@ -64,7 +64,7 @@ impl ServerStats {
     }
 
     /// A copy of the latency histogram of finished requests.
-    pub fn latency_histogram(&self) -> LatencyHistogram {
+    pub fn latency_histogram(&self) -> HistogramSnapshot {
         self.latency.snapshot()
     }
 
