@@ -16,7 +16,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use switchyard_admin::Histogram;
+//! use switchyard_balance::Histogram;
 //!
 //! let latency = Histogram::new();
 //! for ms in 1..=100 {
