@@ -12,6 +12,7 @@ use crate::Runtime;
 /// Appends every runtime metric family to `out`.
 pub(crate) fn render(runtime: &Runtime, state: &StateDoc, out: &mut String) {
     render_state(out, state);
+    render_latency(runtime, out);
     let (ok, failed) = runtime.reload_counts();
     family(
         out,
@@ -30,7 +31,10 @@ pub(crate) fn render(runtime: &Runtime, state: &StateDoc, out: &mut String) {
     )
     .sample(
         &[("result", "success")],
-        c.checks_total.load(Ordering::Relaxed) - c.check_failures_total.load(Ordering::Relaxed),
+        // Loaded separately: saturate rather than underflow if a check lands in between.
+        c.checks_total
+            .load(Ordering::Relaxed)
+            .saturating_sub(c.check_failures_total.load(Ordering::Relaxed)),
     )
     .sample(
         &[("result", "failure")],
@@ -54,6 +58,27 @@ pub(crate) fn render(runtime: &Runtime, state: &StateDoc, out: &mut String) {
     render_l4(runtime, out);
     render_dns(runtime, out);
     crate::anycast_task::render_metrics(&runtime.inner.anycast, out);
+}
+
+/// Every server's request latency histogram (kept in its `ServerStats`).
+fn render_latency(runtime: &Runtime, out: &mut String) {
+    let config = runtime.config();
+    let pools = runtime.pools();
+    let mut f = family(
+        out,
+        "switchyard_server_request_duration_seconds",
+        MetricKind::Histogram,
+        "Time from pick to the end of the request (HTTP) or connection (TCP).",
+    );
+    for cfg in &config.pools {
+        let Some(pool) = pools.get(&cfg.name) else {
+            continue;
+        };
+        for server in pool.pool.snapshot().servers() {
+            let labels = [("pool", cfg.name.as_str()), ("server", server.name())];
+            f.histogram(&labels, &server.stats().latency_histogram());
+        }
+    }
 }
 
 /// Counter rows of one family: (listener, labels, value).

@@ -365,6 +365,18 @@ async fn the_admin_api_drains_a_server_and_metrics_move() {
         served >= 6,
         "server a's request counter did not move:\n{metrics}"
     );
+    let latency_count: u64 = metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("switchyard_server_request_duration_seconds_count")
+                && l.contains("server=\"a\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert!(
+        latency_count >= 6,
+        "server a's latency histogram did not move:\n{metrics}"
+    );
     runtime.shutdown().await;
     let (status, _) = get(&http, &format!("{base}/readyz")).await.unwrap();
     assert_eq!(status, 503, "readiness must fail while shutting down");
