@@ -171,6 +171,56 @@ fn render_http(runtime: &Runtime, out: &mut String) {
     );
 }
 
+/// The per-listener L4 counters: (metric, help, field).
+type L4Counter = (
+    &'static str,
+    &'static str,
+    fn(&switchyard_l4::StatsSnapshot) -> u64,
+);
+
+const L4_COUNTERS: [L4Counter; 8] = [
+    (
+        "switchyard_l4_connections_rejected_total",
+        "Connections closed at once: max_connections or no server.",
+        |s| s.connections_rejected,
+    ),
+    (
+        "switchyard_l4_connect_failures_total",
+        "Connects to servers that failed (refused or timed out).",
+        |s| s.connect_failures,
+    ),
+    (
+        "switchyard_l4_retries_total",
+        "Connections retried on another server.",
+        |s| s.retries,
+    ),
+    (
+        "switchyard_l4_drain_closed_total",
+        "Connections closed when a draining server's drain_timeout passed.",
+        |s| s.connections_drain_closed,
+    ),
+    (
+        "switchyard_l4_idle_closed_total",
+        "Connections closed by timeouts.idle.",
+        |s| s.connections_idle_closed,
+    ),
+    (
+        "switchyard_udp_flows_created_total",
+        "UDP flows created.",
+        |s| s.udp_flows_created,
+    ),
+    (
+        "switchyard_udp_flows_dropped_total",
+        "New UDP flows dropped because the flow table was full.",
+        |s| s.udp_flows_dropped,
+    ),
+    (
+        "switchyard_udp_flows_expired_total",
+        "UDP flows forgotten after timeouts.idle.",
+        |s| s.udp_flows_expired,
+    ),
+];
+
 fn render_l4(runtime: &Runtime, out: &mut String) {
     let stats: Vec<(String, switchyard_l4::StatsSnapshot)> = {
         let set = runtime.inner.listeners.lock().expect("listener lock");
@@ -187,54 +237,9 @@ fn render_l4(runtime: &Runtime, out: &mut String) {
             .map(|(l, s)| (l.clone(), vec![], pick(s)))
             .collect()
     };
-    counter_family(
-        out,
-        "switchyard_l4_connections_rejected_total",
-        "Connections closed at once: max_connections or no server.",
-        &simple(|s| s.connections_rejected),
-    );
-    counter_family(
-        out,
-        "switchyard_l4_connect_failures_total",
-        "Connects to servers that failed (refused or timed out).",
-        &simple(|s| s.connect_failures),
-    );
-    counter_family(
-        out,
-        "switchyard_l4_retries_total",
-        "Connections retried on another server.",
-        &simple(|s| s.retries),
-    );
-    counter_family(
-        out,
-        "switchyard_l4_drain_closed_total",
-        "Connections closed when a draining server's drain_timeout passed.",
-        &simple(|s| s.connections_drain_closed),
-    );
-    counter_family(
-        out,
-        "switchyard_l4_idle_closed_total",
-        "Connections closed by timeouts.idle.",
-        &simple(|s| s.connections_idle_closed),
-    );
-    counter_family(
-        out,
-        "switchyard_udp_flows_created_total",
-        "UDP flows created.",
-        &simple(|s| s.udp_flows_created),
-    );
-    counter_family(
-        out,
-        "switchyard_udp_flows_dropped_total",
-        "New UDP flows dropped because the flow table was full.",
-        &simple(|s| s.udp_flows_dropped),
-    );
-    counter_family(
-        out,
-        "switchyard_udp_flows_expired_total",
-        "UDP flows forgotten after timeouts.idle.",
-        &simple(|s| s.udp_flows_expired),
-    );
+    for (name, help, pick) in L4_COUNTERS {
+        counter_family(out, name, help, &simple(pick));
+    }
     let mut datagrams: Rows = Vec::new();
     for (listener, s) in &stats {
         datagrams.push((listener.clone(), vec![("direction", "in")], s.datagrams_in));
