@@ -39,6 +39,7 @@ pub(crate) struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawGlobal {
     pub shutdown_timeout: Option<Str>,
+    pub workers: Option<S<i64>>,
     pub access_log: Option<RawAccessLog>,
 }
 

@@ -665,3 +665,15 @@ fn wrong_types_name_the_key_in_operator_words() {
         "11:24: connect must be a string, not integer `5` (in timeouts in [[listener]])"
     );
 }
+
+#[test]
+fn workers_must_be_between_1_and_1024() {
+    assert_eq!(
+        only(&format!("[global]\nworkers = 0\n{POOL}")),
+        "2:11: workers 0 is out of range 1..=1024"
+    );
+    let config = parse(&format!("[global]\nworkers = 1\n{POOL}"), "lb.toml").unwrap();
+    assert_eq!(config.global.workers, Some(1));
+    let config = parse(POOL, "lb.toml").unwrap();
+    assert_eq!(config.global.workers, None);
+}

@@ -174,6 +174,14 @@ impl Runtime {
     pub async fn apply(&self, new: config::Config) -> Result<ReloadSummary, RuntimeError> {
         let _one_at_a_time = self.inner.reload_lock.lock().await;
         let old = self.inner.config.load_full();
+        let started = !old.listeners.is_empty() || !old.pools.is_empty();
+        if started && old.global.workers != new.global.workers {
+            tracing::warn!(
+                "global.workers changed from {:?} to {:?}: it takes effect at the next restart",
+                old.global.workers,
+                new.global.workers
+            );
+        }
         let mut summary = ReloadSummary::default();
         let pools = self.apply_pools(&old, &new, &mut summary)?;
         let bound = {

@@ -44,10 +44,7 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = async_runtime(config.global.workers)?;
     runtime.block_on(async {
         let system = switchyard_runtime::Runtime::start(config, Some(path.to_path_buf()))
             .await
@@ -59,6 +56,24 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
             .context("signal handling failed")?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The tokio runtime for `global.workers` threads (one per core when unset; a single
+/// thread runs the current-thread scheduler, which avoids cross-thread wake-ups).
+pub fn async_runtime(workers: Option<usize>) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = match workers {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
+    builder
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
 /// `switchyard simulate SCENARIO [--out DIR]`.

@@ -264,3 +264,47 @@ fn wait_http(url: &str, status: u16, limit: Duration) -> Option<Duration> {
     }
     None
 }
+
+/// `global.workers = 1` runs every listener on one thread (the current-thread runtime).
+#[test]
+fn run_serves_on_a_single_worker_and_stops_on_sigterm() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        &format!(
+            "[global]\nworkers = 1\nshutdown_timeout = \"2s\"\n\
+             [[pool]]\nname = \"app\"\n[pool.health]\ncheck = \"none\"\n\
+             [[pool.server]]\nname = \"a\"\naddress = \"127.0.0.1:9\"\n\
+             [[listener]]\nname = \"web\"\nprotocol = \"http\"\nlisten = \"127.0.0.1:{port}\"\npool = \"app\"\n\
+             [[listener.route]]\npath = \"/hi\"\nrespond = {{ status = 200, body = \"hi\" }}\n"
+        ),
+    );
+    let mut child = switchyard()
+        .args(["run", "-c"])
+        .arg(&path)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/hi");
+    assert!(
+        wait_http(&url, 200, Duration::from_secs(10)).is_some(),
+        "never served"
+    );
+    assert_eq!(fetch(&url).map(|r| r.1), Some("hi".to_string()));
+    // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exited with {status}");
+}

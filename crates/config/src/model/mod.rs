@@ -56,6 +56,10 @@ pub struct Global {
     /// `shutdown_timeout`, default `"30s"`: how long in-flight requests and connections
     /// may finish after SIGTERM/SIGINT.
     pub shutdown_timeout: Duration,
+    /// `workers`, optional (1..=1024; default: one per CPU core): threads that serve the
+    /// HTTP, L4 and admin listeners. `1` runs everything on one thread, like one nginx
+    /// worker or one HAProxy thread. Read at start; a reload does not change it.
+    pub workers: Option<usize>,
     /// `access_log = { target, format }`, default `{ target = "off", format = "json" }`.
     pub access_log: AccessLog,
 }
@@ -144,6 +148,7 @@ impl Default for Global {
     fn default() -> Self {
         Global {
             shutdown_timeout: Self::DEFAULT_SHUTDOWN_TIMEOUT,
+            workers: None,
             access_log: AccessLog::default(),
         }
     }

@@ -152,8 +152,14 @@ fn global(cx: &mut Ctx, g: &RawGlobal) -> Global {
                 values::choice(cx, f, "access_log format", &options).unwrap_or_default();
         }
     }
+    let workers = g
+        .workers
+        .as_ref()
+        .and_then(|w| values::int_in(cx, w, "workers", 1..=1024))
+        .map(|n| n as usize);
     Global {
         shutdown_timeout,
+        workers,
         access_log,
     }
 }

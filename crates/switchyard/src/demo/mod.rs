@@ -44,10 +44,7 @@ pub fn main(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let config = switchyard_config::load(&path).map_err(|errors| {
         anyhow::anyhow!("the embedded demo configuration is invalid (a bug):\n{errors}")
     })?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = crate::commands::async_runtime(config.global.workers)?;
     runtime.block_on(async {
         let stop_backends = CancellationToken::new();
         backends::start(stop_backends.clone()).await?;
