@@ -2,7 +2,7 @@
 # HTTP proxy throughput: switchyard against HAProxy and nginx, same backend, same core.
 #
 #   apt-get install -y haproxy nginx wrk
-#   cargo build --release -p switchyard-http --example proxy
+#   cargo build --release -p switchyard
 #   bench/http.sh [ROUNDS] [SECONDS] [CONNECTIONS]
 #
 # The backend is nginx answering a 13-byte body, and wrk, both pinned to core
@@ -20,7 +20,7 @@ CONNS=${3:-64}
 PROXY_CORE=${PROXY_CORE:-1}
 CLIENT_CORE=${CLIENT_CORE:-0}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-SY_BIN=${SY_BIN:-$ROOT/target/release/examples/proxy}
+SY_BIN=${SY_BIN:-$ROOT/target/release/switchyard}
 BACKEND_PORT=9180
 declare -A PORT=([switchyard]=8181 [haproxy]=8182 [nginx]=8183)
 WORK=$(mktemp -d)
@@ -35,7 +35,7 @@ trap cleanup EXIT
 for tool in haproxy nginx wrk taskset; do
   command -v "$tool" >/dev/null || { echo "http.sh: $tool is not installed (apt-get install -y haproxy nginx wrk)" >&2; exit 2; }
 done
-[ -x "$SY_BIN" ] || { echo "http.sh: build first: cargo build --release -p switchyard-http --example proxy" >&2; exit 2; }
+[ -x "$SY_BIN" ] || { echo "http.sh: build first: cargo build --release -p switchyard" >&2; exit 2; }
 
 CLK_TCK=$(getconf CLK_TCK)
 sed -e "s|@WORK@|$WORK|g" -e "s|@PORT@|$BACKEND_PORT|g" "$ROOT/bench/http/backend.conf" > "$WORK/backend.conf"
@@ -54,7 +54,15 @@ ticks_of() { # sum of utime+stime over the given PIDs
 start_proxy() { # name -> sets MEASURE (PIDs whose CPU counts) and STOP
   case $1 in
     switchyard)
-      WORKERS=1 taskset -c "$PROXY_CORE" "$SY_BIN" "127.0.0.1:${PORT[switchyard]}" "127.0.0.1:$BACKEND_PORT" 2>"$WORK/sy.log" &
+      # The product itself: `switchyard run` with one worker thread, like one HAProxy
+      # thread or one nginx worker.
+      printf '%s\n' '[global]' 'workers = 1' '[[pool]]' 'name = "backend"' \
+        'algorithm = "round_robin"' '[pool.health]' 'check = "tcp"' 'interval = "5s"' \
+        'timeout = "1s"' '[[pool.server]]' 'name = "nginx"' \
+        "address = \"127.0.0.1:$BACKEND_PORT\"" '[[listener]]' 'name = "bench"' \
+        'protocol = "http"' "listen = \"127.0.0.1:${PORT[switchyard]}\"" \
+        'pool = "backend"' >"$WORK/switchyard.toml"
+      RUST_LOG=warn taskset -c "$PROXY_CORE" "$SY_BIN" run -c "$WORK/switchyard.toml" 2>"$WORK/sy.log" &
       local pid=$!; PIDS+=("$pid"); MEASURE=("$pid"); STOP="kill $pid" ;;
     haproxy)
       taskset -c "$PROXY_CORE" haproxy -f "$WORK/haproxy.cfg" -db 2>"$WORK/ha.log" &
@@ -73,6 +81,8 @@ for round in $(seq 1 "$ROUNDS"); do
   for name in switchyard haproxy nginx; do
     start_proxy "$name"
     url="http://127.0.0.1:${PORT[$name]}/"
+    # Up to 5 s for the proxy to listen and (switchyard) its first health check to pass.
+    for _ in $(seq 50); do curl -sf "$url" >/dev/null && break; sleep 0.1; done
     curl -sf "$url" >/dev/null || { echo "http.sh: $name does not answer on $url" >&2; exit 1; }
     taskset -c "$CLIENT_CORE" wrk -t1 -c"$CONNS" -d2s "$url" >/dev/null # warm up
     before=$(ticks_of "${MEASURE[@]}")
