@@ -142,20 +142,23 @@ impl Control for RuntimeControl {
         Box::pin(async move {
             let summary = runtime.reload_from_file().await?;
             let mut out = admin::ReloadSummary::default();
-            let tag = |kind: &str, names: &[String]| {
-                names
-                    .iter()
-                    .map(|n| format!("{kind} {n}"))
-                    .collect::<Vec<_>>()
-            };
-            out.added.extend(tag("pool", &summary.pools_added));
-            out.added.extend(tag("listener", &summary.listeners_added));
-            out.removed.extend(tag("pool", &summary.pools_removed));
-            out.removed
-                .extend(tag("listener", &summary.listeners_removed));
-            out.changed.extend(tag("pool", &summary.pools_changed));
-            out.changed
-                .extend(tag("listener", &summary.listeners_rebound));
+            let kinds = [
+                ("listener", &summary.listeners),
+                ("pool", &summary.pools),
+                ("zone", &summary.zones),
+                ("datacenter", &summary.datacenters),
+            ];
+            for (kind, names) in kinds {
+                let tag = |list: &[String]| {
+                    list.iter()
+                        .map(|n| format!("{kind} {n}"))
+                        .collect::<Vec<_>>()
+                };
+                out.added.extend(tag(&names.added));
+                out.removed.extend(tag(&names.removed));
+                out.changed.extend(tag(&names.changed));
+                out.unchanged += names.unchanged.len();
+            }
             Ok(out)
         })
     }

@@ -82,16 +82,10 @@ pub(crate) struct Inner {
     reloads_failed: AtomicU64,
 }
 
-/// What a reload changed, for the log and the API.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct ReloadSummary {
-    pub pools_added: Vec<String>,
-    pub pools_removed: Vec<String>,
-    pub pools_changed: Vec<String>,
-    pub listeners_added: Vec<String>,
-    pub listeners_removed: Vec<String>,
-    pub listeners_rebound: Vec<String>,
-}
+/// What a reload changed: the configuration crate's `diff(old, new)`, which the reload
+/// also acts on (pools updated in place, listeners rebound), so the report and the
+/// actions cannot disagree.
+pub type ReloadSummary = config::ConfigDiff;
 
 // === impl Runtime ===
 
@@ -182,11 +176,11 @@ impl Runtime {
                 new.global.workers
             );
         }
-        let mut summary = ReloadSummary::default();
-        let pools = self.apply_pools(&old, &new, &mut summary)?;
+        let summary = config::diff(&old, &new);
+        let pools = self.apply_pools(&new, &summary)?;
         let bound = {
             let set = self.inner.listeners.lock().expect("listener lock");
-            set.plan(&new, &mut summary)
+            set.plan(&new)
         };
         let prepared = listeners::bind_all(bound).await?;
         let access_log = self.access_log(&new.global.access_log).await?;
@@ -195,7 +189,7 @@ impl Runtime {
             set.commit(&new, prepared, &pools, &access_log, &self.inner.shutdown)?;
         }
         // Pools no longer referenced stop their checks once listeners moved off them.
-        for name in &summary.pools_removed {
+        for name in &summary.pools.removed {
             if let Some(pool) = self.inner.pools.load().get(name) {
                 pool.stop();
             }
@@ -233,18 +227,16 @@ impl Runtime {
 
     fn apply_pools(
         &self,
-        old: &config::Config,
         new: &config::Config,
-        summary: &mut ReloadSummary,
+        summary: &ReloadSummary,
     ) -> Result<HashMap<String, Arc<PoolRuntime>>, RuntimeError> {
         let current = self.inner.pools.load();
         let mut next = HashMap::new();
         for cfg in &new.pools {
             match current.get(&cfg.name) {
                 Some(existing) => {
-                    if old.pool(&cfg.name) != Some(cfg) {
+                    if summary.pools.changed.contains(&cfg.name) {
                         existing.update(cfg)?;
-                        summary.pools_changed.push(cfg.name.clone());
                     }
                     next.insert(cfg.name.clone(), existing.clone());
                 }
@@ -253,15 +245,9 @@ impl Runtime {
                         cfg.name.clone(),
                         PoolRuntime::start(cfg, &self.inner.shutdown)?,
                     );
-                    summary.pools_added.push(cfg.name.clone());
                 }
             }
         }
-        summary.pools_removed = current
-            .keys()
-            .filter(|n| !next.contains_key(*n))
-            .cloned()
-            .collect();
         Ok(next)
     }
 

@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::pools::PoolRuntime;
-use crate::{ReloadSummary, RuntimeError};
+use crate::RuntimeError;
 
 /// The listeners that run now.
 #[derive(Default)]
@@ -84,25 +84,16 @@ pub(crate) struct Plan {
 
 impl ListenerSet {
     /// Decides which listeners need new sockets.
-    pub fn plan(&self, new: &config::Config, summary: &mut ReloadSummary) -> Plan {
-        let mut to_bind = Vec::new();
-        for listener in &new.listeners {
-            match self.running.get(&listener.name) {
-                Some(running) if same_socket(&running.config, listener) => {}
-                Some(_) => {
-                    summary.listeners_rebound.push(listener.name.clone());
-                    to_bind.push(listener.clone());
-                }
-                None => {
-                    summary.listeners_added.push(listener.name.clone());
-                    to_bind.push(listener.clone());
-                }
-            }
-        }
-        summary.listeners_removed = self
-            .running
-            .keys()
-            .filter(|name| new.listener(name).is_none())
+    pub fn plan(&self, new: &config::Config) -> Plan {
+        let to_bind = new
+            .listeners
+            .iter()
+            .filter(|l| {
+                !self
+                    .running
+                    .get(&l.name)
+                    .is_some_and(|r| same_socket(&r.config, l))
+            })
             .cloned()
             .collect();
         Plan { to_bind }

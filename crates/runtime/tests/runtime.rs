@@ -681,7 +681,9 @@ async fn operator_weights_survive_a_reload_unless_the_file_changes_that_server()
 
     // A reload that changes server b keeps a's override but applies b's new weight.
     write(3, other_port);
-    runtime.reload_from_file().await.unwrap();
+    let summary = runtime.reload_from_file().await.unwrap();
+    assert_eq!(summary.pools.changed, ["app"]);
+    assert!(summary.listeners.changed.is_empty() && summary.listeners_rebind.is_empty());
     assert_eq!((weight("a"), weight("b")), (7, 3));
     runtime.shutdown().await;
 }
