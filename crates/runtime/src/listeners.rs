@@ -18,7 +18,6 @@ use switchyard_dns as dns;
 use switchyard_http as http;
 use switchyard_l4 as l4;
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::pools::PoolRuntime;
@@ -35,7 +34,8 @@ pub(crate) struct Running {
     pub config: config::Listener,
     pub plane: Plane,
     cancel: CancellationToken,
-    task: JoinHandle<()>,
+    /// Turns true once the data plane's work in flight has finished after `cancel`.
+    done: tokio::sync::watch::Receiver<bool>,
 }
 
 /// A data plane's shared state and counters.
@@ -369,11 +369,16 @@ fn start(
         }
     };
     tracing::info!(listener = %listener.name, protocol = protocol(listener), listen = %listener.listen, "listening");
+    let (finished, done) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let _ = task.await;
+        let _ = finished.send(true);
+    });
     Ok(Running {
         config: listener.clone(),
         plane,
         cancel,
-        task,
+        done,
     })
 }
 
@@ -405,13 +410,10 @@ impl Running {
     }
 
     fn task_done(&self) -> impl std::future::Future<Output = ()> + use<> {
-        let cancel = self.cancel.clone();
-        let handle = self.task.abort_handle();
+        let mut done = self.done.clone();
         async move {
-            cancel.cancelled().await;
-            while !handle.is_finished() {
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
+            // An error means the watcher ended without saying so: nothing left to wait for.
+            let _ = done.wait_for(|finished| *finished).await;
         }
     }
 }
