@@ -22,7 +22,7 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
-use switchyard_balance::{clock, hash_bytes, PickRequest, Picked, ServerId};
+use switchyard_balance::{clock, hash_addr, hash_bytes, hash_ip, PickRequest, Picked, ServerId};
 use switchyard_config as config;
 
 use crate::access_log::Entry;
@@ -392,7 +392,7 @@ fn request_hash(
 ) -> Option<u64> {
     match key {
         config::HashKey::SourceIp => Some(hash_ip(client.ip())),
-        config::HashKey::Connection => Some(hash_bytes(client.to_string().as_bytes())),
+        config::HashKey::Connection => Some(hash_addr(client)),
         config::HashKey::Header(n) => headers.get(n.as_str()).map(|v| hash_bytes(v.as_bytes())),
         config::HashKey::Cookie(n) => parse::cookie(headers, n).map(|v| hash_bytes(v.as_bytes())),
         config::HashKey::Query(n) => uri
@@ -401,13 +401,6 @@ fn request_hash(
             .map(|v| hash_bytes(v.as_bytes())),
         config::HashKey::Path => Some(hash_bytes(uri.path().as_bytes())),
         config::HashKey::Host => host.map(|h| hash_bytes(h.to_ascii_lowercase().as_bytes())),
-    }
-}
-
-fn hash_ip(ip: IpAddr) -> u64 {
-    match ip.to_canonical() {
-        IpAddr::V4(a) => hash_bytes(&a.octets()),
-        IpAddr::V6(a) => hash_bytes(&a.octets()),
     }
 }
 

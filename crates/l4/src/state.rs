@@ -224,21 +224,10 @@ fn hash_source(key: &HashKey) -> HashSource {
 impl HashSource {
     /// The hash of a connection's key.
     pub fn hash(self, client: SocketAddr, sni: Option<&str>) -> u64 {
-        use switchyard_balance::hash_bytes;
-        let ip = |a: SocketAddr| match a.ip() {
-            std::net::IpAddr::V4(v4) => hash_bytes(&v4.octets()),
-            std::net::IpAddr::V6(v6) => hash_bytes(&v6.octets()),
-        };
+        use switchyard_balance::{hash_addr, hash_bytes, hash_ip};
         match (self, sni) {
-            (HashSource::SourceIp, _) | (HashSource::Sni, None) => ip(client),
-            (HashSource::Connection, _) => {
-                let mut key = match client.ip() {
-                    std::net::IpAddr::V4(v4) => v4.octets().to_vec(),
-                    std::net::IpAddr::V6(v6) => v6.octets().to_vec(),
-                };
-                key.extend_from_slice(&client.port().to_be_bytes());
-                hash_bytes(&key)
-            }
+            (HashSource::SourceIp, _) | (HashSource::Sni, None) => hash_ip(client.ip()),
+            (HashSource::Connection, _) => hash_addr(client),
             (HashSource::Sni, Some(name)) => hash_bytes(name.as_bytes()),
         }
     }
