@@ -410,6 +410,30 @@ fn record_names_must_be_dns_labels() {
 }
 
 #[test]
+fn wildcard_record_names_take_star_as_the_first_label_only() {
+    let ok = format!(
+        "{ZONE}[[zone.record]]\nname = \"*.www\"\ntype = \"A\"\nvalues = [\"192.0.2.1\"]\n"
+    );
+    let c = parse(&ok, "lb.toml").expect("a wildcard record is valid");
+    assert_eq!(c.zones[0].records[0].owner, "*.www.example.com");
+    let src =
+        format!("{ZONE}[[zone.record]]\nname = \"a.*\"\ntype = \"A\"\nvalues = [\"192.0.2.1\"]\n");
+    assert_eq!(
+        only(&src),
+        "5:8: invalid record name \"a.*\" in zone \"example.com\""
+    );
+}
+
+#[test]
+fn wildcard_cannot_hold_ns_records() {
+    let src = format!("{ZONE}[[zone.record]]\nname = \"*\"\ntype = \"NS\"\nvalues = [\"ns2\"]\n");
+    assert_eq!(
+        only(&src),
+        "6:8: \"*\" is a wildcard: a wildcard cannot hold NS records (RFC 4592 4.2), delegate a named subdomain instead"
+    );
+}
+
+#[test]
 fn unknown_record_type_lists_types() {
     let src = format!("{ZONE}[[zone.record]]\nname = \"x\"\ntype = \"PTR\"\nvalues = [\"x\"]\n");
     assert_eq!(

@@ -167,12 +167,12 @@ fn soa(cx: &mut Ctx, raw: Option<&RawSoa>, zone: &str, first_ns: Option<String>)
 
 fn record(cx: &mut Ctx, r: &RawRecord, zone: &str, zone_ttl: u32, env: &Env) -> Option<Record> {
     let name = r.name.get_ref().clone();
-    let owner = rdata::absolute(&name, zone).filter(|o| crate::model::is_within(o, zone));
+    let owner = owner_name(&name, zone);
     if owner.is_none() {
         cx.error_hint(
             r.name.span(),
             format!("invalid record name \"{name}\" in zone \"{zone}\""),
-            "use \"@\" for the apex or a name relative to the zone, made of letters, digits, '-' and '_'",
+            "use \"@\" for the apex or a name relative to the zone, made of letters, digits, '-' and '_' (a wildcard is \"*\" or \"*.name\")",
         );
     }
     let names: Vec<&str> = RecordType::ALL.iter().map(|(_, n)| *n).collect();
@@ -186,6 +186,13 @@ fn record(cx: &mut Ctx, r: &RawRecord, zone: &str, zone_ttl: u32, env: &Env) -> 
         .and_then(|t| values::seconds(cx, t, "ttl"))
         .unwrap_or(zone_ttl);
     let rtype = rtype?;
+    if rtype == RecordType::Ns && owner.as_deref().is_some_and(is_wildcard) {
+        cx.error(
+            r.rtype.span(),
+            format!("\"{name}\" is a wildcard: a wildcard cannot hold NS records (RFC 4592 4.2), delegate a named subdomain instead"),
+        );
+        return None;
+    }
     let data = data(cx, r, rtype, zone, env)?;
     Some(Record {
         name,
@@ -194,6 +201,30 @@ fn record(cx: &mut Ctx, r: &RawRecord, zone: &str, zone_ttl: u32, env: &Env) -> 
         ttl,
         data,
     })
+}
+
+/// A record's absolute owner name inside `zone`: `"@"`, a relative or absolute name, or a
+/// wildcard (`"*"`, `"*.name"`: a `*` as the leftmost label only, RFC 4592).
+fn owner_name(name: &str, zone: &str) -> Option<String> {
+    let (wild, rest) = match name.strip_prefix('*') {
+        Some("") => (true, "@"),
+        Some(rest) => match rest.strip_prefix('.') {
+            Some(rest) if !rest.is_empty() && rest != "." => (true, rest),
+            _ => return None,
+        },
+        None => (false, name),
+    };
+    let owner = rdata::absolute(rest, zone).filter(|o| crate::model::is_within(o, zone))?;
+    if !wild {
+        return Some(owner);
+    }
+    let owner = format!("*.{owner}");
+    (owner.len() <= 253).then_some(owner)
+}
+
+/// Whether an absolute owner name is a wildcard (`*.` followed by its parent).
+fn is_wildcard(owner: &str) -> bool {
+    owner.starts_with("*.")
 }
 
 fn data(
@@ -418,4 +449,26 @@ fn geo_data(cx: &mut Ctx, r: &RawRecord, rtype: RecordType, env: &Env) -> Option
         max_answers,
         default_order,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcard_owner_names() {
+        let z = "example.com";
+        assert_eq!(owner_name("*", z).as_deref(), Some("*.example.com"));
+        assert_eq!(owner_name("*.www", z).as_deref(), Some("*.www.example.com"));
+        assert_eq!(
+            owner_name("*.Example.com.", z).as_deref(),
+            Some("*.example.com")
+        );
+        assert_eq!(owner_name("www", z).as_deref(), Some("www.example.com"));
+        for bad in ["*.", "*x", "a.*", "*.*", "*.example.net.", "**"] {
+            assert_eq!(owner_name(bad, z), None, "{bad}");
+        }
+        assert!(is_wildcard("*.example.com"));
+        assert!(!is_wildcard("www.example.com"));
+    }
 }
