@@ -5,18 +5,26 @@
 //! owner is a 2-byte compression pointer into that question, then the SOA for negative
 //! answers and the OPT record. If the result is larger than the client can take, it is cut
 //! back to header + question + OPT with TC set, and the client retries over TCP.
+//!
+//! Names that do not exist are matched against the zone's wildcards (RFC 4592): the
+//! closest existing ancestor is found and, if `*.<that ancestor>` exists, its records are
+//! answered with the query name as owner (again a pointer into the question). NS, MX and
+//! SRV answers carry the in-zone addresses of their targets in the additional section
+//! when they fit; referrals carry the glue below the cut (RFC 9471).
 
 use std::net::IpAddr;
 
 use crate::dynamic::{Authority, Scratch};
-use crate::wire::{rcode, rtype, Query, Reject, CLASS_IN, OPTION_ECS};
-use crate::zone::{SetData, Zone};
+use crate::wire::{rcode, rtype, Query, Reject, CLASS_IN, MAX_NAME, OPTION_ECS};
+use crate::zone::{Node, SetData, Zone};
 
 /// The UDP payload size we advertise and the most we send over UDP with EDNS (the DNS
 /// flag day 2020 value, safe from IP fragmentation).
 pub const EDNS_UDP_MAX: u16 = 1232;
 /// Longest CNAME chain followed inside a zone.
 const MAX_CHAIN: usize = 8;
+/// Most NS/MX/SRV targets of one answer looked up for the additional section.
+const MAX_TARGETS: usize = 16;
 
 /// What was answered, for statistics and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +40,12 @@ struct Writer<'a> {
     out: &'a mut Vec<u8>,
     answers: u16,
     authority: u16,
+    additional: u16,
+    /// Where the target names of the NS, MX and SRV records just written start in `out`.
+    targets: [u16; MAX_TARGETS],
+    target_count: usize,
+    /// The most `out` may hold before the OPT record is added.
+    room: usize,
 }
 
 // === impl Writer ===
@@ -41,6 +55,14 @@ impl Writer<'_> {
     fn record(&mut self, owner: u16, tail: &[u8]) {
         self.out.extend_from_slice(&(0xC000 | owner).to_be_bytes());
         self.out.extend_from_slice(tail);
+    }
+
+    /// Remember that a target name (NS, MX, SRV) starts at `at` in `out`.
+    fn target(&mut self, at: usize) {
+        if self.target_count < MAX_TARGETS && at <= 0x3FFF {
+            self.targets[self.target_count] = at as u16;
+            self.target_count += 1;
+        }
     }
 
     /// Append an address record computed per query.
@@ -83,11 +105,16 @@ pub fn answer(
                 out,
                 answers: 0,
                 authority: 0,
+                additional: 0,
+                targets: [0; MAX_TARGETS],
+                target_count: 0,
+                room: limit.saturating_sub(opt_len(q)),
             };
             let rc = resolve(auth, q, client, scratch, &mut w, &mut ecs_scope);
-            let (an, ns) = (w.answers, w.authority);
+            let (an, ns, ar) = (w.answers, w.authority, w.additional);
             out[6..8].copy_from_slice(&an.to_be_bytes());
             out[8..10].copy_from_slice(&ns.to_be_bytes());
+            out[10..12].copy_from_slice(&ar.to_be_bytes());
             rc
         }
     };
@@ -146,6 +173,18 @@ fn header(out: &mut Vec<u8>, id: u16, opcode: u8, rd: bool) {
     out.extend_from_slice(&id.to_be_bytes());
     out.push(0x80 | (opcode & 0xF) << 3 | 0x04 | u8::from(rd));
     out.extend_from_slice(&[0; 9]);
+}
+
+/// The size of the OPT record [`push_opt`] will add.
+fn opt_len(q: &Query) -> usize {
+    match q.edns {
+        None => 0,
+        Some(e) => {
+            11 + e
+                .ecs
+                .map_or(0, |ecs| 8 + (ecs.source_prefix as usize).div_ceil(8))
+        }
+    }
 }
 
 /// Append our OPT record when the query had one (echoing ECS with its scope).
@@ -209,7 +248,7 @@ fn resolve(
     let mut name: &[u8] = q.wire_name();
     let mut owner: u16 = 12;
     for _ in 0..MAX_CHAIN {
-        let Some(node) = zone.nodes.get(name) else {
+        let Some(node) = lookup(zone, name) else {
             negative(zone, apex_ptr, w);
             return u16::from(rcode::NXDOMAIN);
         };
@@ -223,9 +262,11 @@ fn resolve(
             return u16::from(rcode::NOERROR);
         }
         if let Some(set) = node.get(q.qtype) {
-            write_set(auth, set, owner, q, client, scratch, w, ecs_scope);
+            w.answers += write_set(auth, set, owner, q, client, scratch, w, ecs_scope);
             if w.answers == 0 {
                 negative(zone, apex_ptr, w);
+            } else if w.target_count > 0 {
+                additional(auth, zone, q, client, scratch, w, ecs_scope);
             }
             return u16::from(rcode::NOERROR);
         }
@@ -251,7 +292,55 @@ fn resolve(
     u16::from(rcode::NOERROR)
 }
 
-/// Write one RRset's records for this query.
+/// The node of `name`: the name itself, else the wildcard that covers it.
+fn lookup<'z>(zone: &'z Zone, name: &[u8]) -> Option<&'z Node> {
+    match zone.nodes.get(name) {
+        Some(n) => Some(n),
+        None if zone.has_wildcards => wildcard(zone, name),
+        None => None,
+    }
+}
+
+/// RFC 4592 §3.3.1: for a name that does not exist, the closest encloser is its nearest
+/// ancestor that exists (an empty non-terminal counts); the name is covered by the
+/// wildcard `*.<closest encloser>` if that exists, and by nothing otherwise.
+fn wildcard<'z>(zone: &'z Zone, name: &[u8]) -> Option<&'z Node> {
+    let mut pos = 0;
+    loop {
+        let len = *name.get(pos)? as usize;
+        if len == 0 {
+            return None;
+        }
+        pos += 1 + len;
+        let parent = name.get(pos..)?;
+        if parent.len() < zone.apex.len() {
+            return None;
+        }
+        if zone.nodes.contains_key(parent) {
+            let mut star = [0u8; MAX_NAME];
+            let star_len = 2 + parent.len();
+            if star_len > MAX_NAME {
+                return None;
+            }
+            star[..2].copy_from_slice(b"\x01*");
+            star[2..star_len].copy_from_slice(parent);
+            return zone.nodes.get(&star[..star_len]);
+        }
+    }
+}
+
+/// Where the target name starts in the rdata of a record of type `t`, for the types whose
+/// targets get their addresses in the additional section.
+fn target_offset(t: u16) -> Option<usize> {
+    match t {
+        rtype::NS => Some(0),
+        rtype::MX => Some(2),
+        rtype::SRV => Some(6),
+        _ => None,
+    }
+}
+
+/// Write one RRset's records for this query; how many.
 #[allow(clippy::too_many_arguments)]
 fn write_set(
     auth: &Authority,
@@ -262,33 +351,105 @@ fn write_set(
     scratch: &mut Scratch,
     w: &mut Writer<'_>,
     ecs_scope: &mut Option<u8>,
-) {
+) -> u16 {
     match &set.data {
         SetData::Static(s) => {
             let start = s.rotation();
             let n = s.tails.len();
+            let target = target_offset(set.rtype);
             for i in 0..n {
+                let at = w.out.len();
                 w.record(owner, &s.tails[(start + i) % n]);
+                if let Some(off) = target {
+                    w.target(at + 12 + off);
+                }
             }
-            w.answers += n as u16;
+            n as u16
         }
         SetData::Balanced(b) => {
             b.pick(scratch);
             for &a in &scratch.addrs {
                 w.address(owner, set.ttl, a);
             }
-            w.answers += scratch.addrs.len() as u16;
+            scratch.addrs.len() as u16
         }
         SetData::Geo(g) => {
             let ecs = q.edns.and_then(|e| e.ecs);
             let scope = g.pick(auth.geoip.as_ref(), ecs, client, scratch);
             if ecs.is_some() {
-                *ecs_scope = Some(scope);
+                // The most specific network that decided any part of the answer.
+                *ecs_scope = Some(ecs_scope.map_or(scope, |s| s.max(scope)));
             }
             for &a in &scratch.addrs {
                 w.address(owner, set.ttl, a);
             }
-            w.answers += scratch.addrs.len() as u16;
+            scratch.addrs.len() as u16
+        }
+    }
+}
+
+/// Copy the uncompressed wire name at `at` in `out` into `buf`; its length.
+fn name_at(out: &[u8], at: usize, buf: &mut [u8; MAX_NAME]) -> Option<usize> {
+    let mut len = 0;
+    loop {
+        let l = *out.get(at + len)? as usize;
+        if l > 63 || len + 1 + l > MAX_NAME {
+            return None;
+        }
+        buf[len..len + 1 + l].copy_from_slice(out.get(at + len..at + len + 1 + l)?);
+        len += 1 + l;
+        if l == 0 {
+            return Some(len);
+        }
+    }
+}
+
+/// Whether the wire name `name` is `apex` or below it (label boundaries respected).
+fn within(name: &[u8], apex: &[u8]) -> bool {
+    let mut pos = 0;
+    while pos < name.len() && name.len() - pos > apex.len() {
+        pos += 1 + name[pos] as usize;
+    }
+    name.get(pos..) == Some(apex)
+}
+
+/// The additional section of an NS, MX or SRV answer: the A and AAAA records of each
+/// target inside the zone, as many targets as fit in the answer (additional data never
+/// truncates an answer; what does not fit is left out).
+fn additional(
+    auth: &Authority,
+    zone: &Zone,
+    q: &Query,
+    client: IpAddr,
+    scratch: &mut Scratch,
+    w: &mut Writer<'_>,
+    ecs_scope: &mut Option<u8>,
+) {
+    let (targets, count) = (w.targets, w.target_count);
+    w.target_count = 0;
+    let mut buf = [0u8; MAX_NAME];
+    for &at in &targets[..count] {
+        let Some(len) = name_at(w.out, at as usize, &mut buf) else {
+            continue;
+        };
+        let name = &buf[..len];
+        if !within(name, &zone.apex) {
+            continue;
+        }
+        let Some(node) = lookup(zone, name) else {
+            continue;
+        };
+        let (mark, added, scope) = (w.out.len(), w.additional, *ecs_scope);
+        for t in [rtype::A, rtype::AAAA] {
+            if let Some(set) = node.get(t) {
+                w.additional += write_set(auth, set, at, q, client, scratch, w, ecs_scope);
+            }
+        }
+        if w.out.len() > w.room {
+            w.out.truncate(mark);
+            w.additional = added;
+            *ecs_scope = scope;
+            return;
         }
     }
 }
@@ -300,10 +461,11 @@ fn negative(zone: &Zone, apex_ptr: u16, w: &mut Writer<'_>) {
 }
 
 /// If the name is at or below a delegation, write the referral (NS in authority, AA
-/// clear) and say so.
+/// clear, the glue in additional) and say so.
 fn referral(zone: &Zone, q: &Query, apex_at: usize, w: &mut Writer<'_>) -> bool {
     for i in (0..apex_at).rev() {
-        let Some(node) = zone.nodes.get(q.suffix(i)) else {
+        let cut = q.suffix(i);
+        let Some(node) = zone.nodes.get(cut) else {
             return false;
         };
         let Some(ns) = node.get(rtype::NS) else {
@@ -314,11 +476,50 @@ fn referral(zone: &Zone, q: &Query, apex_at: usize, w: &mut Writer<'_>) -> bool 
         };
         let owner = 12 + q.labels[i] as u16;
         for t in &s.tails {
+            let at = w.out.len();
             w.record(owner, t);
+            w.target(at + 12);
         }
         w.authority += s.tails.len() as u16;
         w.out[2] &= !0x04;
+        glue(zone, cut, w);
         return true;
     }
     false
+}
+
+/// The addresses of a referral's name servers that are inside this zone. Those at or
+/// below the cut cannot be found any other way, so they go in even when the answer then
+/// has to be truncated (RFC 9471); the others only while they fit.
+fn glue(zone: &Zone, cut: &[u8], w: &mut Writer<'_>) {
+    let (targets, count) = (w.targets, w.target_count);
+    w.target_count = 0;
+    let mut buf = [0u8; MAX_NAME];
+    for required in [true, false] {
+        for &at in &targets[..count] {
+            let Some(len) = name_at(w.out, at as usize, &mut buf) else {
+                continue;
+            };
+            let name = &buf[..len];
+            if within(name, cut) != required || !within(name, &zone.apex) {
+                continue;
+            }
+            let Some(node) = zone.nodes.get(name) else {
+                continue;
+            };
+            let (mark, added) = (w.out.len(), w.additional);
+            for t in [rtype::A, rtype::AAAA] {
+                if let Some(SetData::Static(s)) = node.get(t).map(|s| &s.data) {
+                    for tail in &s.tails {
+                        w.record(at, tail);
+                    }
+                    w.additional += s.tails.len() as u16;
+                }
+            }
+            if !required && w.out.len() > w.room {
+                w.out.truncate(mark);
+                w.additional = added;
+            }
+        }
+    }
 }

@@ -68,7 +68,7 @@ fn compile_zone(z: &config::Zone, inputs: &Inputs<'_>) -> Result<Zone, BuildErro
         .push(static_set(rtype::NS, z.ttl, ns.map_err(&zone_err)?, None));
     nodes.insert(apex.clone().into(), apex_node);
 
-    let mut has_cuts = false;
+    let (mut has_cuts, mut has_wildcards) = (false, false);
     for r in &z.records {
         let record_err = |reason: String| BuildError::Record {
             zone: z.name.clone(),
@@ -81,6 +81,13 @@ fn compile_zone(z: &config::Zone, inputs: &Inputs<'_>) -> Result<Zone, BuildErro
             return Err(record_err("the name is outside the zone".into()));
         }
         let set = record_set(r, inputs).map_err(&record_err)?;
+        let wild = owner.starts_with(b"\x01*");
+        if wild && set.rtype == rtype::NS {
+            return Err(record_err(
+                "a wildcard cannot hold NS records (RFC 4592 4.2)".into(),
+            ));
+        }
+        has_wildcards |= wild;
         has_cuts |= set.rtype == rtype::NS && owner != apex;
         add_ancestors(&mut nodes, &owner, apex_labels);
         let node = nodes.entry(owner.into()).or_default();
@@ -93,6 +100,7 @@ fn compile_zone(z: &config::Zone, inputs: &Inputs<'_>) -> Result<Zone, BuildErro
         hinfo: tail(rtype::HINFO, z.ttl, HINFO_RFC8482),
         nodes,
         has_cuts,
+        has_wildcards,
     })
 }
 

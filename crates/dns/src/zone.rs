@@ -42,6 +42,9 @@ pub struct Zone {
     pub nodes: NameMap<Node>,
     /// Whether some name below the apex has NS records (a delegation).
     pub has_cuts: bool,
+    /// Whether the zone has wildcard names (`*.…`, RFC 4592), so a name that is not in
+    /// `nodes` needs a closest-encloser search before it is NXDOMAIN.
+    pub has_wildcards: bool,
 }
 
 /// The RRsets at one name; empty for an empty non-terminal.
