@@ -43,6 +43,7 @@ pub fn catalog(zones: &[config::Zone], inputs: &Inputs<'_>) -> Result<Catalog, B
                 reason: "defined twice".into(),
             });
         }
+        catalog.apex_depths |= 1u128 << zone.apex_labels.min(127);
         catalog.zones.push(zone);
     }
     Ok(catalog)

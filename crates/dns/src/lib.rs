@@ -35,7 +35,7 @@ pub mod zone;
 
 pub use dynamic::{Authority, Scratch};
 pub use server::{serve, serve_tcp, serve_udp, Transport, Worker};
-pub use stats::{DnsStats, StatsSnapshot};
+pub use stats::{DnsStats, StatsSnapshot, Tally};
 
 /// Everything one DNS listener answers with; rebuilt on every reload.
 #[derive(Debug)]

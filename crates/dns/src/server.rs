@@ -25,7 +25,7 @@ use crate::answer::{self, Answered, EDNS_UDP_MAX};
 use crate::batch::{Batch, BATCH};
 use crate::dynamic::Scratch;
 use crate::ratelimit::RateLimiter;
-use crate::stats::{inc, DnsStats};
+use crate::stats::{inc, DnsStats, Tally};
 use crate::wire::{self, Parsed, Query};
 use crate::DnsListenerState;
 
@@ -49,6 +49,8 @@ pub struct Worker {
     scratch: Scratch,
     /// The last answer, valid after [`Worker::handle`] returned true.
     pub out: Vec<u8>,
+    /// Counts not yet added to the listener's [`DnsStats`].
+    pub tally: Tally,
 }
 
 /// Serve DNS on both sockets until `shutdown`, then wait for in-flight work.
@@ -135,7 +137,76 @@ fn blocking_socket(socket: UdpSocket) -> std::io::Result<std::net::UdpSocket> {
     let std = socket.into_std()?;
     std.set_nonblocking(false)?;
     std.set_read_timeout(Some(SHUTDOWN_POLL))?;
+    tune_udp(&std);
     Ok(std)
+}
+
+/// The receive buffer each DNS UDP socket asks for (the kernel caps it at
+/// `net.core.rmem_max`): room for about a thousand queued queries, so a burst (or a
+/// moment without CPU) is absorbed instead of dropped.
+#[cfg(target_os = "linux")]
+const UDP_RCVBUF: libc::c_int = 1 << 20;
+
+/// Socket options for answering: responses are sent with Don't Fragment (RFC 9715: DNS
+/// over UDP avoids IP fragmentation; our answers are at most 1232 bytes, and a path
+/// that cannot carry them makes the resolver retry over TCP) and without following path
+/// MTU reports (forged ICMP cannot shrink them); a larger receive buffer. Best effort:
+/// an option the kernel refuses leaves its default in place.
+#[cfg(target_os = "linux")]
+fn tune_udp(socket: &std::net::UdpSocket) {
+    use std::os::fd::AsRawFd;
+    let fd = socket.as_raw_fd();
+    let set = |level, name, value: libc::c_int| {
+        // SAFETY: a valid socket and a pointer to an int of the stated size.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                level,
+                name,
+                (&value as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            ) == 0
+        }
+    };
+    match socket.local_addr() {
+        Ok(std::net::SocketAddr::V6(_)) => {
+            set(libc::IPPROTO_IPV6, libc::IPV6_DONTFRAG, 1);
+            set(
+                libc::IPPROTO_IPV6,
+                libc::IPV6_MTU_DISCOVER,
+                libc::IP_PMTUDISC_PROBE,
+            );
+            // A dual-stack socket also answers IPv4 clients.
+            set(
+                libc::IPPROTO_IP,
+                libc::IP_MTU_DISCOVER,
+                libc::IP_PMTUDISC_PROBE,
+            );
+        }
+        _ => {
+            set(
+                libc::IPPROTO_IP,
+                libc::IP_MTU_DISCOVER,
+                libc::IP_PMTUDISC_PROBE,
+            );
+        }
+    }
+    let mut current: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: a valid socket, and an int with its length for the kernel to fill in.
+    let got = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&mut current as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    // Never shrink a buffer the system already made larger.
+    if got != 0 || current < UDP_RCVBUF {
+        set(libc::SOL_SOCKET, libc::SO_RCVBUF, UDP_RCVBUF);
+    }
 }
 
 /// One UDP worker thread: blocked in `recvmmsg`, answering batches until shutdown.
@@ -163,7 +234,8 @@ fn udp_thread(
                     ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
                 ) =>
             {
-                continue
+                w.tally.flush(stats);
+                continue;
             }
             Err(e) => {
                 inc(&stats.io_errors);
@@ -176,23 +248,32 @@ fn udp_thread(
         for i in 0..n {
             let Some(peer) = batch.peers[i] else { continue };
             let packet = batch.packet(i);
-            inc(&stats.udp_queries);
-            stats
-                .bytes_in
-                .fetch_add(packet.len() as u64, Ordering::Relaxed);
-            if w.handle(&st, stats, packet, peer.ip(), Transport::Udp, Some(limiter)) {
+            w.tally.udp_queries += 1;
+            w.tally.bytes_in += packet.len() as u64;
+            if w.answer(&st, packet, peer.ip(), Transport::Udp, Some(limiter)) {
                 std::mem::swap(&mut w.out, &mut batch.outs[i]);
                 ready.push(i);
             }
         }
         drop(st);
-        send_batch(fd, &mut batch, &ready, stats);
+        // Counted before the answers leave, so whoever sees an answer sees it counted;
+        // the bytes sent are added with the next batch (or the next idle wake-up).
+        w.tally.flush(stats);
+        send_batch(fd, &mut batch, &ready, &mut w.tally, stats);
+        w.tally.touch();
     }
+    w.tally.flush(stats);
 }
 
 /// Send the answers in `slots` (blocking while the socket buffer is full).
 #[cfg(target_os = "linux")]
-fn send_batch(fd: std::os::fd::RawFd, batch: &mut Batch, slots: &[usize], stats: &DnsStats) {
+fn send_batch(
+    fd: std::os::fd::RawFd,
+    batch: &mut Batch,
+    slots: &[usize],
+    tally: &mut Tally,
+    stats: &DnsStats,
+) {
     let mut done = 0;
     while done < slots.len() {
         match batch.send(fd, &slots[done..]) {
@@ -202,7 +283,7 @@ fn send_batch(fd: std::os::fd::RawFd, batch: &mut Batch, slots: &[usize], stats:
                     .iter()
                     .map(|&i| batch.outs[i].len())
                     .sum();
-                stats.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+                tally.bytes_out += bytes as u64;
                 done += m;
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -410,14 +491,31 @@ impl Worker {
             query: Query::default(),
             scratch: Scratch::default(),
             out: Vec::with_capacity(UDP_RECV_MAX),
+            tally: Tally::default(),
         }
     }
 
-    /// Answer one packet into `self.out`; whether there is something to send.
+    /// Answer one packet into `self.out` and count it in `stats`; whether there is
+    /// something to send.
     pub fn handle(
         &mut self,
         st: &DnsListenerState,
         stats: &DnsStats,
+        packet: &[u8],
+        client: IpAddr,
+        transport: Transport,
+        limiter: Option<&RateLimiter>,
+    ) -> bool {
+        let send = self.answer(st, packet, client, transport, limiter);
+        self.tally.flush(stats);
+        send
+    }
+
+    /// Answer one packet into `self.out`, counting it in `self.tally` (the caller
+    /// flushes); whether there is something to send.
+    pub fn answer(
+        &mut self,
+        st: &DnsListenerState,
         packet: &[u8],
         client: IpAddr,
         transport: Transport,
@@ -434,21 +532,23 @@ impl Worker {
         };
         let answered: Answered = match parsed {
             Parsed::Drop => {
-                inc(&stats.dropped_malformed);
+                self.tally.dropped_malformed += 1;
+                self.tally.touch();
                 return false;
             }
             Parsed::Reject(r) => {
                 if over_limit() {
-                    inc(&stats.rate_limited);
+                    self.tally.rate_limited += 1;
+                    self.tally.touch();
                     return false;
                 }
                 answer::reject(r, &mut self.out)
             }
             Parsed::Query => {
                 let q = &self.query;
-                stats.query(q.qtype);
+                self.tally.query(q.qtype);
                 if over_limit() {
-                    inc(&stats.rate_limited);
+                    self.tally.rate_limited += 1;
                     answer::slip(packet, q, &mut self.out)
                 } else {
                     let limit = match (transport, q.edns) {
@@ -474,7 +574,47 @@ impl Worker {
                 }
             }
         };
-        stats.response(answered.rcode, answered.truncated);
+        self.tally.response(answered.rcode, answered.truncated);
         true
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    fn get(socket: &std::net::UdpSocket, level: libc::c_int, name: libc::c_int) -> libc::c_int {
+        let mut v: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: a valid socket, and an int with its length for the kernel to fill in.
+        let r = unsafe {
+            libc::getsockopt(
+                socket.as_raw_fd(),
+                level,
+                name,
+                (&mut v as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(r, 0);
+        v
+    }
+
+    #[test]
+    fn udp_sockets_send_with_dont_fragment_and_a_larger_receive_buffer() {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let before = get(&s, libc::SOL_SOCKET, libc::SO_RCVBUF);
+        tune_udp(&s);
+        assert_eq!(
+            get(&s, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER),
+            libc::IP_PMTUDISC_PROBE
+        );
+        assert!(get(&s, libc::SOL_SOCKET, libc::SO_RCVBUF) >= before);
+        let s6 = std::net::UdpSocket::bind("[::1]:0");
+        if let Ok(s6) = s6 {
+            tune_udp(&s6);
+            assert_eq!(get(&s6, libc::IPPROTO_IPV6, libc::IPV6_DONTFRAG), 1);
+        }
     }
 }

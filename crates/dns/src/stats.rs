@@ -1,7 +1,10 @@
 //! Per-listener counters, in atomics the runtime reads for metrics.
 //!
 //! The counters live in an `Arc` the runtime creates once per listener and passes to
-//! `serve`, so they survive reloads (which only swap the zone data).
+//! `serve`, so they survive reloads (which only swap the zone data). Workers count into a
+//! plain per-worker [`Tally`] and add it to the shared atomics once per batch of
+//! datagrams (or per TCP query), so the hot path does no atomic read-modify-write per
+//! counter per query.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -66,6 +69,31 @@ pub struct DnsStats {
     pub io_errors: AtomicU64,
 }
 
+/// One worker's counts since its last [`Tally::flush`]: the per-query counters of
+/// [`DnsStats`] as plain integers.
+#[derive(Debug, Default, Clone)]
+pub struct Tally {
+    queries_by_type: [u64; 11],
+    queries_other_type: u64,
+    responses_by_rcode: [u64; 7],
+    responses_other_rcode: u64,
+    /// Queries received over UDP.
+    pub udp_queries: u64,
+    /// Queries received over TCP.
+    pub tcp_queries: u64,
+    truncated: u64,
+    /// Rate-limited responses.
+    pub rate_limited: u64,
+    /// Packets dropped without an answer.
+    pub dropped_malformed: u64,
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Bytes sent.
+    pub bytes_out: u64,
+    /// Whether anything was counted since the last flush.
+    dirty: bool,
+}
+
 /// A plain copy of the counters, for metrics and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StatsSnapshot {
@@ -95,12 +123,79 @@ pub struct StatsSnapshot {
     pub io_errors: u64,
 }
 
+// === impl Tally ===
+
+impl Tally {
+    /// Count a query of `qtype`.
+    pub fn query(&mut self, qtype: u16) {
+        self.dirty = true;
+        match type_index(qtype) {
+            Some(i) => self.queries_by_type[i] += 1,
+            None => self.queries_other_type += 1,
+        }
+    }
+
+    /// Count a response with `rcode` (extended), truncated or not.
+    pub fn response(&mut self, rcode: u16, truncated: bool) {
+        self.dirty = true;
+        match COUNTED_RCODES.iter().position(|(r, _)| *r == rcode) {
+            Some(i) => self.responses_by_rcode[i] += 1,
+            None => self.responses_other_rcode += 1,
+        }
+        self.truncated += u64::from(truncated);
+    }
+
+    /// Note that a plain counter (`udp_queries`, `bytes_in`...) was changed directly.
+    pub fn touch(&mut self) {
+        self.dirty = true;
+    }
+
+    /// Add everything to `stats` and start again from zero.
+    pub fn flush(&mut self, stats: &DnsStats) {
+        if !std::mem::take(&mut self.dirty) {
+            return;
+        }
+        let add = |a: &AtomicU64, n: &mut u64| {
+            if *n != 0 {
+                a.fetch_add(std::mem::take(n), Ordering::Relaxed);
+            }
+        };
+        for (a, n) in stats.queries_by_type.iter().zip(&mut self.queries_by_type) {
+            add(a, n);
+        }
+        add(&stats.queries_other_type, &mut self.queries_other_type);
+        for (a, n) in stats
+            .responses_by_rcode
+            .iter()
+            .zip(&mut self.responses_by_rcode)
+        {
+            add(a, n);
+        }
+        add(
+            &stats.responses_other_rcode,
+            &mut self.responses_other_rcode,
+        );
+        add(&stats.udp_queries, &mut self.udp_queries);
+        add(&stats.tcp_queries, &mut self.tcp_queries);
+        add(&stats.truncated, &mut self.truncated);
+        add(&stats.rate_limited, &mut self.rate_limited);
+        add(&stats.dropped_malformed, &mut self.dropped_malformed);
+        add(&stats.bytes_in, &mut self.bytes_in);
+        add(&stats.bytes_out, &mut self.bytes_out);
+    }
+}
+
+/// Index of `qtype` in [`COUNTED_TYPES`].
+fn type_index(qtype: u16) -> Option<usize> {
+    COUNTED_TYPES.iter().position(|(t, _)| *t == qtype)
+}
+
 // === impl DnsStats ===
 
 impl DnsStats {
     /// Count a query of `qtype`.
     pub fn query(&self, qtype: u16) {
-        match COUNTED_TYPES.iter().position(|(t, _)| *t == qtype) {
+        match type_index(qtype) {
             Some(i) => inc(&self.queries_by_type[i]),
             None => inc(&self.queries_other_type),
         }
@@ -192,5 +287,32 @@ mod tests {
         assert_eq!(snap.responses("BADVERS"), 1);
         assert_eq!(snap.responses("other"), 1);
         assert_eq!(snap.truncated, 1);
+    }
+
+    #[test]
+    fn a_tally_adds_up_in_the_shared_counters_once_flushed() {
+        let s = DnsStats::default();
+        let mut t = Tally::default();
+        t.query(rtype::MX);
+        t.query(rtype::MX);
+        t.query(999);
+        t.response(0, true);
+        t.udp_queries += 3;
+        t.bytes_out += 100;
+        t.touch();
+        assert_eq!(s.snapshot(), DnsStats::default().snapshot(), "not before");
+        t.flush(&s);
+        t.flush(&s);
+        let snap = s.snapshot();
+        assert_eq!(snap.queries("MX"), 2);
+        assert_eq!(snap.queries("other"), 1);
+        assert_eq!(snap.responses("NOERROR"), 1);
+        assert_eq!(snap.truncated, 1);
+        assert_eq!(snap.udp_queries, 3);
+        assert_eq!(snap.bytes_out, 100);
+        t.query(rtype::A);
+        t.flush(&s);
+        assert_eq!(s.snapshot().queries("A"), 1);
+        assert_eq!(s.snapshot().queries("MX"), 2, "counted once");
     }
 }

@@ -24,6 +24,9 @@ pub struct Catalog {
     pub zones: Vec<Zone>,
     /// Apex wire name to index in `zones`.
     pub by_apex: NameMap<usize>,
+    /// Bit `n` set when some zone's apex has `n` labels: the only suffix lengths of a
+    /// query name worth looking up.
+    pub apex_depths: u128,
 }
 
 /// One zone.
@@ -97,12 +100,14 @@ impl Catalog {
     /// The zone holding the query name, by longest matching suffix, with the label index
     /// where its apex starts in the name.
     pub fn find(&self, q: &crate::wire::Query) -> Option<(&Zone, usize)> {
-        (0..=q.label_count).find_map(|i| {
-            self.by_apex
-                .get(q.suffix(i))
-                .and_then(|&z| self.zones.get(z))
-                .map(|z| (z, i))
-        })
+        (0..=q.label_count)
+            .filter(|&i| self.apex_depths & (1u128 << (q.label_count - i).min(127)) != 0)
+            .find_map(|i| {
+                self.by_apex
+                    .get(q.suffix(i))
+                    .and_then(|&z| self.zones.get(z))
+                    .map(|z| (z, i))
+            })
     }
 }
 
