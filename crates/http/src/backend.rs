@@ -63,6 +63,8 @@ pub(crate) struct Backends {
 #[derive(Default)]
 struct Slot {
     idle: Mutex<Vec<(Nanos, http1::SendRequest<RequestBody>)>>,
+    /// Idle connections of the HTTP/1 engine (no hyper), most recent last.
+    raw: Mutex<Vec<(Nanos, Conn)>>,
     shared: Mutex<Option<http2::SendRequest<RequestBody>>>,
     /// Held while an HTTP/2 connection is being made, so concurrent requests share it.
     connecting: tokio::sync::Mutex<()>,
@@ -95,7 +97,7 @@ pub(crate) enum Failure {
 }
 
 /// A plain or TLS connection to a server.
-enum Conn {
+pub(crate) enum Conn {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
 }
@@ -244,6 +246,38 @@ impl Backends {
             .unwrap_or(Err(Failure::ConnectTimeout))
     }
 
+    /// An idle HTTP/1.1 connection to `addr` for the HTTP/1 engine, if one is still
+    /// open and younger than the idle timeout.
+    pub fn checkout_raw(&self, addr: SocketAddr) -> Option<Conn> {
+        let slot = self.slots.get(&(addr, Proto::Http1))?;
+        let now = clock::now();
+        let max_age = self.idle_timeout.as_nanos() as u64;
+        let mut raw = slot.raw.lock().ok()?;
+        while let Some((t, mut c)) = raw.pop() {
+            if now.saturating_sub(t) < max_age && c.is_idle_and_open() {
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    /// Open a new HTTP/1.1 connection to `addr` (TLS when re-encrypting).
+    pub async fn connect_raw(&self, addr: SocketAddr) -> Result<Conn, Failure> {
+        self.connect(addr, Proto::Http1).await
+    }
+
+    /// Keep `conn` for reuse (dropped when the server's stack is full).
+    pub fn put_raw(&self, addr: SocketAddr, conn: Conn) {
+        let Some(slot) = self.slots.get(&(addr, Proto::Http1)) else {
+            return;
+        };
+        if let Ok(mut raw) = slot.raw.lock() {
+            if raw.len() < MAX_IDLE {
+                raw.push((clock::now(), conn));
+            }
+        }
+    }
+
     /// Drop idle connections older than the idle timeout (called periodically).
     pub fn reap(&self) {
         let now = clock::now();
@@ -251,6 +285,9 @@ impl Backends {
         for slot in self.slots.values() {
             if let Ok(mut idle) = slot.idle.lock() {
                 idle.retain(|(t, s)| now.saturating_sub(*t) < max_age && !s.is_closed());
+            }
+            if let Ok(mut raw) = slot.raw.lock() {
+                raw.retain_mut(|(t, c)| now.saturating_sub(*t) < max_age && c.is_idle_and_open());
             }
         }
     }
@@ -342,6 +379,18 @@ impl std::fmt::Display for Failure {
 }
 
 // === impl Conn ===
+
+impl Conn {
+    /// Whether an idle connection is still usable: nothing to read (a server that
+    /// closed, or sent bytes nobody asked for, makes it unusable). Polls once without
+    /// a task, so it costs a system call only when the socket was marked readable.
+    fn is_idle_and_open(&mut self) -> bool {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut byte = [0u8; 1];
+        let mut buf = ReadBuf::new(&mut byte);
+        matches!(Pin::new(self).poll_read(&mut cx, &mut buf), Poll::Pending)
+    }
+}
 
 impl AsyncRead for Conn {
     fn poll_read(

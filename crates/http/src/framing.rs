@@ -33,16 +33,8 @@ const MAX_CHUNK_LINE: usize = 4096;
 enum State {
     /// Accumulating a request head.
     Head,
-    /// A body with this many bytes left.
-    Length(u64),
-    /// Reading a chunk-size line.
-    ChunkSize,
-    /// Inside chunk data, this many bytes left.
-    ChunkData(u64),
-    /// Expecting the CR (0) or LF (1) after chunk data.
-    ChunkEnd(u8),
-    /// Reading trailer lines after the last chunk.
-    Trailers,
+    /// Inside a body; the [`BodyTracker`] knows where it ends.
+    Body,
     /// Not HTTP/1 any more (h2 preface, CONNECT, Upgrade): everything passes.
     Passthrough,
     /// A head was refused: the poison is out, nothing more passes.
@@ -82,16 +74,92 @@ pub enum Fed {
 #[derive(Debug)]
 pub struct Framer {
     state: State,
-    /// The head (or chunk-size line, or trailer section) being accumulated.
+    /// The head being accumulated.
     buf: Vec<u8>,
+    body: BodyTracker,
     max_head: usize,
     requests: u64,
 }
 
-/// The framing a checked head announces.
-struct HeadInfo {
-    body: State,
-    tunnel: bool,
+/// How a message's body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// Exactly this many bytes (0 = no body).
+    Length(u64),
+    /// Chunked transfer coding.
+    Chunked,
+}
+
+/// The framing a checked request head announces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeadInfo {
+    /// The body that follows the head.
+    pub body: BodyKind,
+    /// `CONNECT` or an `Upgrade` request: what follows may not be HTTP/1.
+    pub tunnel: bool,
+    /// The HTTP/2 connection preface, not an HTTP/1 request.
+    pub h2_preface: bool,
+}
+
+/// Where a [`BodyTracker`] is inside a body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyState {
+    /// This many bytes left.
+    Length(u64),
+    /// Reading a chunk-size line.
+    ChunkSize,
+    /// Inside chunk data, this many bytes left.
+    ChunkData(u64),
+    /// Expecting the CR (0) or LF (1) after chunk data.
+    ChunkEnd(u8),
+    /// Reading trailer lines after the last chunk.
+    Trailers,
+    /// The body is complete.
+    Done,
+}
+
+/// Follows one body (request or response) byte by byte, strictly, so the end is found
+/// exactly where a strict recipient finds it. Sans-IO: [`BodyTracker::advance`] takes
+/// bytes and appends the ones that are valid so far; a chunk-size or trailer line is
+/// released only once it is complete and checked.
+#[derive(Debug, Clone)]
+pub struct BodyTracker {
+    state: BodyState,
+    /// The chunk-size line or trailer section being accumulated.
+    line: Vec<u8>,
+    max_trailers: usize,
+}
+
+/// The result of one [`BodyTracker::advance`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Input bytes used (the rest belongs to whatever follows the body).
+    pub consumed: usize,
+    /// Of those, payload bytes (chunk data or the length-delimited body; not framing).
+    pub data: usize,
+    /// The body ended within the input.
+    pub done: bool,
+    /// The body is malformed at input byte `consumed`; nothing after it was released.
+    pub violation: Option<Violation>,
+}
+
+/// Where a request head ends in a buffer, found incrementally.
+#[derive(Debug, Default, Clone)]
+pub struct HeadScanner {
+    scanned: usize,
+}
+
+/// What [`HeadScanner::scan`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadScan {
+    /// No complete head yet; read more.
+    Incomplete,
+    /// A head: `skip` bytes of empty lines, then `len` bytes ending in CRLFCRLF.
+    Complete { skip: usize, len: usize },
+    /// A bare CR or LF: the head must be refused.
+    Violation(Violation),
+    /// More than the limit without an end.
+    TooLarge,
 }
 
 // === impl Framer ===
@@ -103,6 +171,7 @@ impl Framer {
         Framer {
             state: State::Head,
             buf: Vec::new(),
+            body: BodyTracker::new(BodyKind::Length(0), max_head),
             max_head,
             requests: 0,
         }
@@ -127,60 +196,27 @@ impl Framer {
                     return Fed::Ok;
                 }
                 State::Refused | State::Broken => return Fed::Ok,
-                State::Length(n) => {
-                    let take = (n.min(input.len() as u64)) as usize;
-                    out.extend_from_slice(&input[..take]);
-                    input = &input[take..];
-                    self.state = if n == take as u64 {
-                        State::Head
-                    } else {
-                        State::Length(n - take as u64)
-                    };
-                }
-                State::ChunkData(n) => {
-                    let take = (n.min(input.len() as u64)) as usize;
-                    out.extend_from_slice(&input[..take]);
-                    input = &input[take..];
-                    self.state = if n == take as u64 {
-                        State::ChunkEnd(0)
-                    } else {
-                        State::ChunkData(n - take as u64)
-                    };
-                }
-                State::ChunkEnd(i) => {
-                    let want = if i == 0 { b'\r' } else { b'\n' };
-                    if input[0] != want {
-                        return self.broken(Violation::BadChunkEnd);
+                State::Body => {
+                    let p = self.body.advance(input, out);
+                    input = &input[p.consumed..];
+                    if let Some(v) = p.violation {
+                        return self.broken(v);
                     }
-                    out.push(input[0]);
-                    input = &input[1..];
-                    self.state = if i == 0 {
-                        State::ChunkEnd(1)
-                    } else {
-                        State::ChunkSize
-                    };
-                }
-                State::Head | State::ChunkSize | State::Trailers => {
-                    match self.line_bytes(&mut input, out) {
-                        Fed::Ok => {}
-                        other => return other,
+                    if p.done {
+                        self.state = State::Head;
                     }
                 }
+                State::Head => match self.head_bytes(&mut input, out) {
+                    Fed::Ok => {}
+                    other => return other,
+                },
             }
         }
         Fed::Ok
     }
 
-    /// Accumulate head / chunk-size / trailer bytes; act on each complete unit.
-    fn line_bytes(&mut self, input: &mut &[u8], out: &mut Vec<u8>) -> Fed {
-        let limit = match self.state {
-            State::ChunkSize => MAX_CHUNK_LINE,
-            _ => self.max_head,
-        };
-        let end_pat: &[u8] = match self.state {
-            State::ChunkSize => b"\r\n",
-            _ => b"\r\n\r\n",
-        };
+    /// Accumulate head bytes; act on a complete head.
+    fn head_bytes(&mut self, input: &mut &[u8], out: &mut Vec<u8>) -> Fed {
         // Scan byte by byte so a bare CR/LF is caught even if the head never ends.
         let mut i = 0;
         while i < input.len() {
@@ -190,81 +226,49 @@ impl Framer {
             let n = self.buf.len();
             if b == b'\n' && (n < 2 || self.buf[n - 2] != b'\r') {
                 *input = &input[i..];
-                return self.violation(Violation::BareLineEnding, out);
+                return self.refuse(Violation::BareLineEnding, out);
             }
             if n >= 2 && self.buf[n - 2] == b'\r' && b != b'\n' {
                 *input = &input[i..];
-                return self.violation(Violation::BareLineEnding, out);
+                return self.refuse(Violation::BareLineEnding, out);
             }
-            if self.state == State::Head && self.buf == b"\r\n" {
+            if self.buf == b"\r\n" {
                 // An empty line before a request line: allowed, hyper skips it.
                 out.append(&mut self.buf);
                 continue;
             }
-            let complete = self.buf.ends_with(end_pat)
-                || (self.state == State::Trailers && self.buf == b"\r\n");
-            if complete {
+            if self.buf.ends_with(b"\r\n\r\n") {
                 *input = &input[i..];
-                return self.unit_complete(out);
+                return self.head_complete(out);
             }
-            if n > limit {
+            if n > self.max_head {
                 *input = &input[i..];
-                if self.state == State::Head {
-                    // Too large: let hyper see it and answer 431.
-                    out.append(&mut self.buf);
-                    self.state = State::Passthrough;
-                    return Fed::Ok;
-                }
-                return self.broken(Violation::BadChunkSize);
+                // Too large: let hyper see it and answer 431.
+                out.append(&mut self.buf);
+                self.state = State::Passthrough;
+                return Fed::Ok;
             }
         }
         *input = &[];
         Fed::Ok
     }
 
-    fn unit_complete(&mut self, out: &mut Vec<u8>) -> Fed {
-        match self.state {
-            State::Head => match check_head(&self.buf, self.requests == 0) {
-                Ok(info) => {
-                    self.requests += 1;
-                    out.append(&mut self.buf);
-                    self.state = match (info.tunnel, info.body) {
-                        (true, _) => State::Passthrough,
-                        (false, State::Length(0)) => State::Head,
-                        (false, body) => body,
-                    };
-                    Fed::Ok
-                }
-                Err(v) => self.refuse(v, out),
-            },
-            State::ChunkSize => match chunk_size(&self.buf) {
-                Some(size) => {
-                    out.append(&mut self.buf);
-                    self.state = if size == 0 {
-                        State::Trailers
-                    } else {
-                        State::ChunkData(size)
-                    };
-                    Fed::Ok
-                }
-                None => self.broken(Violation::BadChunkSize),
-            },
-            _ => {
-                // Trailers: either the lone CRLF, or header lines then CRLF.
-                if self.buf != b"\r\n" && check_fields(&self.buf).is_err() {
-                    return self.broken(Violation::BadTrailer);
-                }
+    fn head_complete(&mut self, out: &mut Vec<u8>) -> Fed {
+        match check_head(&self.buf, self.requests == 0) {
+            Ok(info) => {
+                self.requests += 1;
                 out.append(&mut self.buf);
-                self.state = State::Head;
+                self.body = BodyTracker::new(info.body, self.max_head);
+                self.state = if info.tunnel || info.h2_preface {
+                    State::Passthrough
+                } else if self.body.is_done() {
+                    State::Head
+                } else {
+                    State::Body
+                };
                 Fed::Ok
             }
-        }
-    }
-
-    fn violation(&mut self, v: Violation, out: &mut Vec<u8>) -> Fed {
-        match self.state {
-            State::Head => self.refuse(v, out),
-            _ => self.broken(v),
+            Err(v) => self.refuse(v, out),
         }
     }
 
@@ -282,14 +286,198 @@ impl Framer {
     }
 }
 
-/// Check a complete head (ending in CRLFCRLF) and find its body framing.
-fn check_head(head: &[u8], first: bool) -> Result<HeadInfo, Violation> {
+// === impl BodyTracker ===
+
+impl BodyTracker {
+    /// Follow a body of `kind`, allowing trailer sections up to `max_trailers` bytes.
+    pub fn new(kind: BodyKind, max_trailers: usize) -> Self {
+        let state = match kind {
+            BodyKind::Length(0) => BodyState::Done,
+            BodyKind::Length(n) => BodyState::Length(n),
+            BodyKind::Chunked => BodyState::ChunkSize,
+        };
+        BodyTracker {
+            state,
+            line: Vec::new(),
+            max_trailers,
+        }
+    }
+
+    /// Whether the body is complete.
+    pub fn is_done(&self) -> bool {
+        self.state == BodyState::Done
+    }
+
+    /// Bytes of a length-delimited body still expected (`None` when chunked).
+    pub fn remaining_length(&self) -> Option<u64> {
+        match self.state {
+            BodyState::Length(n) => Some(n),
+            BodyState::Done => Some(0),
+            _ => None,
+        }
+    }
+
+    /// Take body bytes from `input`, appending the valid ones to `out`.
+    pub fn advance(&mut self, input: &[u8], out: &mut Vec<u8>) -> Progress {
+        let mut i = 0;
+        let mut data = 0;
+        while i < input.len() {
+            let rest = &input[i..];
+            match self.state {
+                BodyState::Done => break,
+                BodyState::Length(n) | BodyState::ChunkData(n) => {
+                    let take = n.min(rest.len() as u64) as usize;
+                    out.extend_from_slice(&rest[..take]);
+                    i += take;
+                    data += take;
+                    let left = n - take as u64;
+                    self.state = match (self.state, left) {
+                        (BodyState::Length(_), 0) => BodyState::Done,
+                        (BodyState::Length(_), _) => BodyState::Length(left),
+                        (_, 0) => BodyState::ChunkEnd(0),
+                        _ => BodyState::ChunkData(left),
+                    };
+                }
+                BodyState::ChunkEnd(k) => {
+                    let want = if k == 0 { b'\r' } else { b'\n' };
+                    if rest[0] != want {
+                        return self.fail(i, data, Violation::BadChunkEnd);
+                    }
+                    out.push(rest[0]);
+                    i += 1;
+                    self.state = if k == 0 {
+                        BodyState::ChunkEnd(1)
+                    } else {
+                        BodyState::ChunkSize
+                    };
+                }
+                BodyState::ChunkSize | BodyState::Trailers => {
+                    let b = rest[0];
+                    self.line.push(b);
+                    i += 1;
+                    if let Err(v) = self.line_byte(b, out) {
+                        return self.fail(i - 1, data, v);
+                    }
+                }
+            }
+        }
+        Progress {
+            consumed: i,
+            data,
+            done: self.state == BodyState::Done,
+            violation: None,
+        }
+    }
+
+    /// Act on one more byte of a chunk-size line or the trailer section.
+    fn line_byte(&mut self, b: u8, out: &mut Vec<u8>) -> Result<(), Violation> {
+        let n = self.line.len();
+        if b == b'\n' && (n < 2 || self.line[n - 2] != b'\r') {
+            return Err(Violation::BareLineEnding);
+        }
+        if n >= 2 && self.line[n - 2] == b'\r' && b != b'\n' {
+            return Err(Violation::BareLineEnding);
+        }
+        if self.state == BodyState::ChunkSize {
+            if n > MAX_CHUNK_LINE {
+                return Err(Violation::BadChunkSize);
+            }
+            if self.line.ends_with(b"\r\n") {
+                let size = chunk_size(&self.line).ok_or(Violation::BadChunkSize)?;
+                out.append(&mut self.line);
+                self.state = if size == 0 {
+                    BodyState::Trailers
+                } else {
+                    BodyState::ChunkData(size)
+                };
+            }
+            return Ok(());
+        }
+        if n > self.max_trailers {
+            return Err(Violation::BadTrailer);
+        }
+        let complete = self.line == b"\r\n" || self.line.ends_with(b"\r\n\r\n");
+        if complete {
+            if self.line != b"\r\n" && check_fields(&self.line).is_err() {
+                return Err(Violation::BadTrailer);
+            }
+            out.append(&mut self.line);
+            self.state = BodyState::Done;
+        }
+        Ok(())
+    }
+
+    fn fail(&mut self, at: usize, data: usize, v: Violation) -> Progress {
+        self.line = Vec::new();
+        Progress {
+            consumed: at,
+            data,
+            done: false,
+            violation: Some(v),
+        }
+    }
+}
+
+// === impl HeadScanner ===
+
+impl HeadScanner {
+    /// Look for a complete request head at the start of `buf` (which only grows between
+    /// calls until a head is found; call [`HeadScanner::reset`] after taking one).
+    /// Leading empty lines are skipped; a bare CR or LF is refused as soon as seen.
+    pub fn scan(&mut self, buf: &[u8], max_head: usize) -> HeadScan {
+        let skip = leading_empty_lines(buf);
+        let mut i = self.scanned.max(skip);
+        while i < buf.len() {
+            match buf[i] {
+                b'\n' if i == 0 || buf[i - 1] != b'\r' => {
+                    return HeadScan::Violation(Violation::BareLineEnding)
+                }
+                b'\n' if i >= skip + 3 && buf[i - 3..i] == *b"\r\n\r" => {
+                    let len = i + 1 - skip;
+                    if len > max_head {
+                        return HeadScan::TooLarge;
+                    }
+                    return HeadScan::Complete { skip, len };
+                }
+                b'\r' if i + 1 < buf.len() && buf[i + 1] != b'\n' => {
+                    return HeadScan::Violation(Violation::BareLineEnding)
+                }
+                b'\r' if i + 1 == buf.len() => break,
+                _ => {}
+            }
+            i += 1;
+        }
+        self.scanned = i;
+        if buf.len() - skip > max_head {
+            return HeadScan::TooLarge;
+        }
+        HeadScan::Incomplete
+    }
+
+    /// Start over for the next head.
+    pub fn reset(&mut self) {
+        self.scanned = 0;
+    }
+}
+
+fn leading_empty_lines(buf: &[u8]) -> usize {
+    let mut i = 0;
+    while buf.len() >= i + 2 && buf[i..i + 2] == *b"\r\n" {
+        i += 2;
+    }
+    i
+}
+
+/// Check a complete head (ending in CRLFCRLF, line endings already checked) and find its
+/// body framing. `first`: the connection's first head (which may be the h2 preface).
+pub fn check_head(head: &[u8], first: bool) -> Result<HeadInfo, Violation> {
     let line_end = find(head, b"\r\n").unwrap_or(head.len());
     let request_line = &head[..line_end];
     if first && request_line == H2_PREFACE_LINE {
         return Ok(HeadInfo {
-            body: State::Length(0),
-            tunnel: true,
+            body: BodyKind::Length(0),
+            tunnel: false,
+            h2_preface: true,
         });
     }
     let mut parts = request_line.split(|&b| b == b' ');
@@ -302,13 +490,17 @@ fn check_head(head: &[u8], first: bool) -> Result<HeadInfo, Violation> {
     let body = match (f.transfer_encoding, f.content_length) {
         (Some(_), Some(_)) => return Err(Violation::LengthAndChunked),
         (Some(_), None) if http10 => return Err(Violation::TransferEncodingOnHttp10),
-        (Some(true), None) => State::ChunkSize,
+        (Some(true), None) => BodyKind::Chunked,
         (Some(false), None) => return Err(Violation::BadTransferEncoding),
-        (None, Some(n)) => State::Length(n),
-        (None, None) => State::Length(0),
+        (None, Some(n)) => BodyKind::Length(n),
+        (None, None) => BodyKind::Length(0),
     };
     let tunnel = method == b"CONNECT" || (f.upgrade && f.connection_upgrade);
-    Ok(HeadInfo { body, tunnel })
+    Ok(HeadInfo {
+        body,
+        tunnel,
+        h2_preface: false,
+    })
 }
 
 /// What the header fields say about framing.

@@ -96,6 +96,14 @@ impl<S> Guarded<S> {
     }
 }
 
+impl<S> Guarded<S> {
+    /// Deliver `bytes` (already read from the stream) before anything else.
+    pub fn with_prefix(mut self, bytes: &[u8]) -> Self {
+        self.pending.extend_from_slice(bytes);
+        self
+    }
+}
+
 impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
     fn poll_read(
         self: Pin<&mut Self>,

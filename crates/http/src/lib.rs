@@ -21,6 +21,7 @@ mod error;
 mod forward;
 pub mod framing;
 mod guard;
+mod h1;
 pub mod parse;
 mod proxy;
 mod route;

@@ -78,13 +78,40 @@ pub(crate) async fn handle(
     res
 }
 
-async fn route_request(
-    state: &State,
-    conn: &ConnInfo,
-    req: Request<Incoming>,
-) -> Response<ResponseBody> {
-    let start = Instant::now();
-    let (mut parts, body) = req.into_parts();
+/// What to do with a request, decided from its head alone.
+pub(crate) enum Decision<'s> {
+    /// Answer locally (`respond`, `redirect`, no route).
+    Local {
+        status: StatusCode,
+        body: Bytes,
+        location: Option<HeaderValue>,
+    },
+    /// Send to a pool; the head has been rewritten for its servers.
+    Forward(Plan<'s>),
+}
+
+/// Where a forwarded request goes and what the pick needs.
+pub(crate) struct Plan<'s> {
+    pub target: &'s Target,
+    /// The server the request is sticky to (affinity).
+    pub sticky: Option<ServerId>,
+    /// The server a valid affinity cookie names (no new cookie needed for it).
+    pub cookie_server: Option<ServerId>,
+    /// The pool's hash key, for ring_hash / maglev.
+    pub hash: Option<u64>,
+    /// An `Upgrade` request that is being tunnelled.
+    pub upgrade: bool,
+}
+
+/// Route the request, and for a forwarded one rewrite its head for the server (hop-by-hop
+/// headers, the route's header rules, forwarding headers, path, version). Starts the
+/// access log entry in `log` when logging is on. Shared by both HTTP/1 engines.
+pub(crate) fn decide<'s>(
+    state: &'s State,
+    client: SocketAddr,
+    parts: &mut http::request::Parts,
+    log: &mut Option<Box<Entry>>,
+) -> Decision<'s> {
     let host_src = match parts.uri.authority() {
         Some(a) => HostSrc::Authority(a.clone()),
         None => parts
@@ -94,10 +121,9 @@ async fn route_request(
             .map_or(HostSrc::Missing, HostSrc::Header),
     };
     let host = host_src.host();
-    let mut log = state
-        .log
-        .enabled()
-        .then(|| entry(state, conn, &parts, host));
+    if state.log.enabled() {
+        *log = Some(entry(state, client, parts, host));
+    }
     let view = RequestView {
         method: &parts.method,
         host,
@@ -106,23 +132,26 @@ async fn route_request(
         headers: &parts.headers,
     };
     let route = state.routes.select(&view);
-    let route_name = route.map_or("default", |r| &r.name);
-    if let Some(e) = log.as_mut() {
-        e.route = route_name.into();
+    if let (Some(e), Some(r)) = (log.as_mut(), route) {
+        e.route = (&*r.name).into();
     }
     let forward = match route.map(|r| &r.action) {
         Some(Action::Respond { status, body }) => {
-            return local(state, log, start, *status, body.clone());
+            return Decision::Local {
+                status: *status,
+                body: body.clone(),
+                location: None,
+            };
         }
         Some(Action::Redirect { template, status }) => {
             let pq = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
             let q = parts.uri.query().unwrap_or("");
             let location = route::render(template, state.scheme, host.unwrap_or(""), pq, q);
-            let mut res = local(state, log, start, *status, Bytes::new());
-            if let Ok(v) = HeaderValue::from_str(&location) {
-                res.headers_mut().insert(LOCATION, v);
-            }
-            return res;
+            return Decision::Local {
+                status: *status,
+                body: Bytes::new(),
+                location: HeaderValue::from_str(&location).ok(),
+            };
         }
         Some(Action::Forward(f)) => Some(f),
         None => None,
@@ -136,13 +165,11 @@ async fn route_request(
         ),
         (None, Some(t)) => (t, None, &[][..], &[][..]),
         (None, None) => {
-            return local(
-                state,
-                log,
-                start,
-                StatusCode::NOT_FOUND,
-                "no route\n".into(),
-            );
+            return Decision::Local {
+                status: StatusCode::NOT_FOUND,
+                body: "no route\n".into(),
+                location: None,
+            };
         }
     };
     let target = &state.targets[target];
@@ -151,30 +178,17 @@ async fn route_request(
     }
 
     // Affinity and the pool's hash key, read before the headers are rewritten.
-    let (sticky, cookie_server) = sticky_server(target, &parts.headers, conn.client.ip());
+    let (sticky, cookie_server) = sticky_server(target, &parts.headers, client.ip());
     let hash = target
         .pool
         .snapshot()
         .algorithm()
         .uses_hash()
-        .then(|| {
-            request_hash(
-                &target.hash_key,
-                &parts.uri,
-                &parts.headers,
-                host,
-                conn.client,
-            )
-        })
+        .then(|| request_hash(&target.hash_key, &parts.uri, &parts.headers, host, client))
         .flatten();
 
     // Rewrite the head for the server.
     let upgrade = parts.version <= Version::HTTP_11 && is_upgrade(&parts.headers);
-    let client_upgrade = if upgrade {
-        parts.extensions.remove::<OnUpgrade>()
-    } else {
-        None
-    };
     forward::strip_hop_by_hop(&mut parts.headers, upgrade);
     for name in remove {
         parts.headers.remove(name);
@@ -182,7 +196,7 @@ async fn route_request(
     for (name, value) in set {
         parts.headers.insert(name.clone(), value.clone());
     }
-    forward::add_forwarding(&mut parts.headers, conn.client, state.scheme, host);
+    forward::add_forwarding(&mut parts.headers, client, state.scheme, host);
     let pq = rewritten_path(&parts.uri, strip);
     match target.proto {
         Proto::Http1 => {
@@ -194,7 +208,10 @@ async fn route_request(
                 }
             }
             parts.uri = Uri::from(pq);
-            parts.version = Version::HTTP_11;
+            // HTTP/1.0 stays 1.0, so a server never answers it with chunked framing.
+            if parts.version != Version::HTTP_10 {
+                parts.version = Version::HTTP_11;
+            }
         }
         Proto::Http2 => {
             let authority = match &host_src {
@@ -215,9 +232,66 @@ async fn route_request(
             parts.version = Version::HTTP_2;
         }
     }
+    Decision::Forward(Plan {
+        target,
+        sticky,
+        cookie_server,
+        hash,
+        upgrade,
+    })
+}
+
+/// The next server to try: the sticky one first, never one already tried.
+pub(crate) fn pick(plan: &Plan<'_>, tried: &[ServerId]) -> Option<Picked> {
+    let pick = PickRequest {
+        hash: plan.hash,
+        sticky: if tried.is_empty() { plan.sticky } else { None },
+        exclude: tried,
+    };
+    RNG.with(|rng| {
+        plan.target
+            .pool
+            .pick(&pick, &mut *rng.borrow_mut(), clock::now())
+    })
+}
+
+/// The body of a 502 / 503 / 504 / 400 answered for a failed exchange.
+pub(crate) fn failure_text(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::SERVICE_UNAVAILABLE => "no server available\n",
+        StatusCode::GATEWAY_TIMEOUT => "backend timed out\n",
+        StatusCode::BAD_REQUEST => "bad request\n",
+        _ => "bad gateway\n",
+    }
+}
+
+async fn route_request(
+    state: &State,
+    conn: &ConnInfo,
+    req: Request<Incoming>,
+) -> Response<ResponseBody> {
+    let start = Instant::now();
+    let (mut parts, body) = req.into_parts();
+    let client_upgrade = parts.extensions.remove::<OnUpgrade>();
+    let mut log = None;
+    let plan = match decide(state, conn.client, &mut parts, &mut log) {
+        Decision::Local {
+            status,
+            body,
+            location,
+        } => {
+            let mut res = local(state, log, start, status, body);
+            if let Some(l) = location {
+                res.headers_mut().insert(LOCATION, l);
+            }
+            return res;
+        }
+        Decision::Forward(plan) => plan,
+    };
+    let client_upgrade = client_upgrade.filter(|_| plan.upgrade);
     let bodyless = body.is_end_stream();
     // Only a bodyless idempotent request may be sent again after a failure.
-    let replay = (bodyless && !upgrade && is_idempotent(&parts.method)).then(|| Replay {
+    let replay = (bodyless && !plan.upgrade && is_idempotent(&parts.method)).then(|| Replay {
         method: parts.method.clone(),
         uri: parts.uri.clone(),
         version: parts.version,
@@ -232,16 +306,11 @@ async fn route_request(
         }
     };
     let req = Request::from_parts(parts, body);
-    let sent = send_with_retries(state, target, req, replay, hash, sticky).await;
+    let sent = send_with_retries(state, &plan, req, replay).await;
     let (picked, mut res, lease) = match sent {
         Ok(ok) => ok,
         Err(status) => {
-            let text: &'static str = match status {
-                StatusCode::SERVICE_UNAVAILABLE => "no server available\n",
-                StatusCode::GATEWAY_TIMEOUT => "backend timed out\n",
-                StatusCode::BAD_REQUEST => "bad request\n",
-                _ => "bad gateway\n",
-            };
+            let text = failure_text(status);
             return local(
                 state,
                 log,
@@ -262,12 +331,8 @@ async fn route_request(
     } else {
         forward::strip_hop_by_hop(res.headers_mut(), false);
     }
-    if let Affinity::Cookie { set_cookie, .. } = &target.affinity {
-        if cookie_server != Some(picked.id()) {
-            if let Some(v) = set_cookie.get(&picked.id()) {
-                res.headers_mut().append(SET_COOKIE, v.clone());
-            }
-        }
+    if let Some(v) = plan.set_cookie(picked.id()) {
+        res.headers_mut().append(SET_COOKIE, v.clone());
     }
     let (mut rparts, rbody) = res.into_parts();
     rparts.version = Version::HTTP_11;
@@ -288,12 +353,11 @@ async fn route_request(
 /// Pick, send, and retry when safe. `Err` is the status to answer.
 async fn send_with_retries(
     state: &State,
-    target: &Target,
+    plan: &Plan<'_>,
     req: Request<RequestBody>,
     replay: Option<Replay>,
-    hash: Option<u64>,
-    sticky: Option<ServerId>,
 ) -> Result<(Picked, Response<Incoming>, Option<Lease>), StatusCode> {
+    let target = plan.target;
     use std::sync::atomic::Ordering::Relaxed;
     let idempotent = is_idempotent(req.method());
     let mut tried = [ServerId::from_u64(0); MAX_ATTEMPTS];
@@ -304,17 +368,7 @@ async fn send_with_retries(
             (None, Some(r)) if idempotent => r.request(),
             (None, _) => return Err(StatusCode::BAD_GATEWAY),
         };
-        let pick = PickRequest {
-            hash,
-            sticky: if attempt == 0 { sticky } else { None },
-            exclude: &tried[..attempt],
-        };
-        let picked = RNG.with(|rng| {
-            target
-                .pool
-                .pick(&pick, &mut *rng.borrow_mut(), clock::now())
-        });
-        let Some(picked) = picked else {
+        let Some(picked) = pick(plan, &tried[..attempt]) else {
             tracing::warn!(pool = %target.name, "no server up");
             return Err(if attempt == 0 {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -485,7 +539,7 @@ fn local(
 /// The access log entry, before the answer is known.
 fn entry(
     state: &State,
-    conn: &ConnInfo,
+    client: SocketAddr,
     parts: &http::request::Parts,
     host: Option<&str>,
 ) -> Box<Entry> {
@@ -500,7 +554,7 @@ fn entry(
     Box::new(Entry {
         time: SystemTime::now(),
         listener: state.listener.clone(),
-        client: conn.client,
+        client,
         method: parts.method.to_string(),
         uri: parts.uri.to_string(),
         version: parts.version,
@@ -535,6 +589,21 @@ impl HostSrc {
         let host = parse::strip_port(raw);
         let host = host.strip_suffix('.').unwrap_or(host);
         (!host.is_empty()).then_some(host)
+    }
+}
+
+// === impl Plan ===
+
+impl Plan<'_> {
+    /// The affinity cookie to set when `server` answered and the client's cookie does not
+    /// already name it.
+    pub(crate) fn set_cookie(&self, server: ServerId) -> Option<&HeaderValue> {
+        match &self.target.affinity {
+            Affinity::Cookie { set_cookie, .. } if self.cookie_server != Some(server) => {
+                set_cookie.get(&server)
+            }
+            _ => None,
+        }
     }
 }
 

@@ -34,6 +34,7 @@ use tracing::Instrument;
 
 use crate::framing::Framer;
 use crate::guard::{Activity, Guarded, NO_HEAD};
+use crate::h1::{self, Handoff};
 use crate::proxy::{self, ConnInfo};
 use crate::state::{State, MAX_HEADER_BYTES};
 
@@ -102,6 +103,14 @@ async fn connection(
         activity: activity.clone(),
     });
     match &current.tls {
+        None if current.h1_engine => {
+            if let Handoff::H2(tcp, prefix) =
+                h1::serve(tcp, peer, &current, &state, &shutdown).await
+            {
+                let io = Guarded::new(tcp, None, activity, stats.clone()).with_prefix(&prefix);
+                http(io, info, &current, state, shutdown).await;
+            }
+        }
         None => {
             let io = Guarded::new(
                 tcp,
@@ -116,9 +125,13 @@ async fn connection(
             match handshake.await {
                 Ok(Ok(tls)) => {
                     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-                    let framer = (!h2).then(|| Framer::new(MAX_HEADER_BYTES));
-                    let io = Guarded::new(tls, framer, activity, stats.clone());
-                    http(io, info, &current, state, shutdown).await;
+                    if !h2 && current.h1_engine {
+                        h1::serve(tls, peer, &current, &state, &shutdown).await;
+                    } else {
+                        let framer = (!h2).then(|| Framer::new(MAX_HEADER_BYTES));
+                        let io = Guarded::new(tls, framer, activity, stats.clone());
+                        http(io, info, &current, state, shutdown).await;
+                    }
                 }
                 Ok(Err(e)) => {
                     stats.tls_failures.fetch_add(1, Relaxed);

@@ -47,6 +47,8 @@ pub struct State {
     pub(crate) backends: Backends,
     pub(crate) stats: Arc<ListenerStats>,
     pub(crate) log: AccessLogger,
+    /// Every pool speaks HTTP/1.1: HTTP/1 clients are served by the `h1` engine.
+    pub(crate) h1_engine: bool,
 }
 
 /// A pool as a route target.
@@ -144,7 +146,10 @@ impl State {
             listener.timeouts.idle,
             backend_tls,
         );
+        let h1_engine = targets.iter().all(|t| t.proto == Proto::Http1)
+            && std::env::var_os("SWITCHYARD_HTTP_ENGINE").is_none_or(|v| v != "hyper");
         Ok(State {
+            h1_engine,
             listener: name.into(),
             scheme: if secure { "https" } else { "http" },
             routes,
