@@ -17,7 +17,7 @@ use switchyard_config::ProxyProtocol;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, info, warn, Instrument};
+use tracing::{debug, info, warn};
 
 use crate::conntable::ConnTable;
 use crate::copy::{self, CopyOpts, End};
@@ -60,14 +60,12 @@ pub async fn serve_tcp(
             debug!(listener = %st.name, client = %peer, "max_connections reached, connection closed");
             continue;
         }
-        let span = tracing::info_span!("l4_conn", listener = %st.name, client = %peer);
-        tracker.spawn(
-            async move {
-                handle(sock, peer, &st).await;
-                ListenerStats::dec(&stats.connections_active);
-            }
-            .instrument(span),
-        );
+        // No span per connection: the few events a connection logs name their listener
+        // and client themselves, so a connection that logs nothing costs no span.
+        tracker.spawn(async move {
+            handle(sock, peer, &st).await;
+            ListenerStats::dec(&stats.connections_active);
+        });
     }
     // Close the listening socket now: new clients are refused while old ones finish.
     drop(listener);
@@ -95,7 +93,7 @@ async fn handle(client: TcpStream, peer: SocketAddr, st: &State) {
             Ok(h) => h,
             Err(e) => {
                 ListenerStats::inc(&st.stats.connections_failed);
-                info!(error = %e, "connection closed");
+                info!(listener = %st.name, client = %peer, error = %e, "connection closed");
                 return;
             }
         }
@@ -116,15 +114,15 @@ async fn handle(client: TcpStream, peer: SocketAddr, st: &State) {
     };
     let Some(route) = route else {
         ListenerStats::inc(&st.stats.connections_failed);
-        info!(sni = ?hello.sni, "no route and no default pool, connection closed");
+        info!(listener = %st.name, client = %source, sni = ?hello.sni, "no route and no default pool, connection closed");
         return;
     };
     let hash = Some(route.hash.hash(source, hello.sni.as_deref()));
-    let conn = match connect::connect(route, hash, st.timeouts.connect, &st.stats).await {
+    let conn = match connect::connect(route, hash, st, source).await {
         Ok(c) => c,
         Err(e) => {
             ListenerStats::inc(&st.stats.connections_failed);
-            warn!(error = %e, "connection closed");
+            warn!(listener = %st.name, client = %source, error = %e, "connection closed");
             return;
         }
     };
@@ -141,7 +139,7 @@ async fn handle(client: TcpStream, peer: SocketAddr, st: &State) {
 /// Sends the first bytes (PROXY header and the client's pending bytes, of which
 /// `first.1` came from the client), then forwards until the connection ends; records the outcome.
 async fn forward(
-    client: TcpStream,
+    mut client: TcpStream,
     source: SocketAddr,
     conn: connect::Connected,
     first: (Vec<u8>, u64),
@@ -149,7 +147,7 @@ async fn forward(
     st: &State,
 ) {
     let connect::Connected {
-        stream: server,
+        stream: mut server,
         picked,
         latency,
     } = conn;
@@ -163,7 +161,7 @@ async fn forward(
     );
     let entry = guard.entry().clone();
     let stats = &st.stats;
-    debug!(pool = %route.name, server = %picked.name(), "connected");
+    debug!(listener = %st.name, client = %source, pool = %route.name, server = %picked.name(), "connected");
     let (first, from_client) = first;
     let end = match copy::write_all(&server, &first).await {
         Err(error) => End::Error {
@@ -181,8 +179,8 @@ async fn forward(
             let id = picked.id();
             let mut drain = DrainWatch::new(route.drain_timeout);
             copy::forward_both(
-                &client,
-                &server,
+                &mut client,
+                &mut server,
                 opts,
                 |n| {
                     entry.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
@@ -200,6 +198,12 @@ async fn forward(
             .await
         }
     };
+    if let End::Error { server: failed, .. } = end {
+        // A reset (or other socket error) on one side is passed on as a reset to the
+        // other, as a direct connection would see it; it also leaves no TIME_WAIT socket
+        // behind on the proxy for a connection that was aborted.
+        abort_on_close(if failed { &client } else { &server });
+    }
     let info = entry.info();
     let success = match &end {
         End::Done => true,
@@ -215,6 +219,8 @@ async fn forward(
         End::Error { server, .. } => !server,
     };
     debug!(
+        listener = %st.name,
+        client = %source,
         server = %info.server,
         bytes_in = info.bytes_in,
         bytes_out = info.bytes_out,
@@ -222,6 +228,11 @@ async fn forward(
         "connection closed"
     );
     picked.finish(success, latency, clock::now());
+}
+
+/// Makes the coming close of `sock` send a reset instead of a FIN (`SO_LINGER` 0).
+fn abort_on_close(sock: &TcpStream) {
+    let _ = socket2::SockRef::from(sock).set_linger(Some(Duration::ZERO));
 }
 
 /// Decides when a connection to a draining, disabled or removed server must close.

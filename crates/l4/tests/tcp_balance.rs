@@ -374,6 +374,105 @@ async fn a_client_reset_is_not_held_against_the_server_but_a_server_reset_is() {
     );
 }
 
+/// A server that accepts, names itself, and reports how each connection ended.
+async fn reporting_server(
+    name: &'static str,
+) -> (
+    SocketAddr,
+    tokio::sync::mpsc::UnboundedReceiver<std::io::ErrorKind>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let a = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let _ = s.write_all(name.as_bytes()).await;
+                let mut buf = [0u8; 64];
+                let end = loop {
+                    match s.read(&mut buf).await {
+                        Ok(0) => break std::io::ErrorKind::UnexpectedEof,
+                        Ok(_) => continue,
+                        Err(e) => break e.kind(),
+                    }
+                };
+                let _ = tx.send(end);
+            });
+        }
+    });
+    (a, rx)
+}
+
+async fn end_seen(
+    ends: &mut tokio::sync::mpsc::UnboundedReceiver<std::io::ErrorKind>,
+) -> std::io::ErrorKind {
+    tokio::time::timeout(Duration::from_secs(5), ends.recv())
+        .await
+        .expect("the server saw the connection end in time")
+        .expect("server running")
+}
+
+#[tokio::test]
+async fn a_reset_is_passed_on_as_a_reset_and_a_close_as_a_close() {
+    let (server, mut ends) = reporting_server("s").await;
+    let p = pool("reset-pass", Algorithm::RoundRobin, &[("s", server)]);
+    let proxy = start_tcp(build(
+        &listener("reset-pass", Some("reset-pass"), tcp_kind()),
+        &[&p],
+    ))
+    .await;
+    // The client resets: the server's read fails with a reset too.
+    let (s, _) = which_server(proxy.addr, 1).await;
+    socket2::SockRef::from(&s)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(s);
+    assert_eq!(
+        end_seen(&mut ends).await,
+        std::io::ErrorKind::ConnectionReset
+    );
+    // The client closes normally: the server reads EOF.
+    let (s, _) = which_server(proxy.addr, 1).await;
+    drop(s);
+    assert_eq!(end_seen(&mut ends).await, std::io::ErrorKind::UnexpectedEof);
+    eventually("both closed", || proxy.stats().connections_active == 0).await;
+}
+
+#[tokio::test]
+async fn a_server_reset_reaches_the_client_as_a_reset() {
+    let resetter = {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let a = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                s.write_all(b"r").await.unwrap();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                socket2::SockRef::from(&s)
+                    .set_linger(Some(Duration::ZERO))
+                    .unwrap();
+                drop(s);
+            }
+        });
+        a
+    };
+    let p = pool("reset-back", Algorithm::RoundRobin, &[("r", resetter)]);
+    let proxy = start_tcp(build(
+        &listener("reset-back", Some("reset-back"), tcp_kind()),
+        &[&p],
+    ))
+    .await;
+    let (mut s, _) = which_server(proxy.addr, 1).await;
+    let mut rest = Vec::new();
+    let end = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut rest))
+        .await
+        .expect("the proxy closed the client in time");
+    assert_eq!(
+        end.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::ConnectionReset)
+    );
+}
+
 #[tokio::test]
 async fn a_reload_applies_to_new_connections_and_keeps_old_ones() {
     let (a, b) = (named_echo("a").await, named_echo("b").await);
