@@ -1,6 +1,7 @@
-//! Fuzz the DNS query path: parse any bytes as a query and answer it (static, balanced
-//! and geo records, EDNS and ECS), over UDP and TCP limits. Nothing may panic, and any
-//! answer must be a well-formed DNS message that echoes the query id.
+//! Fuzz the DNS query path: parse any bytes as a query and answer it (static, balanced,
+//! geo and wildcard records, additional-section glue, EDNS and ECS), over UDP and TCP
+//! limits. Nothing may panic, and any answer must be a well-formed DNS message that
+//! echoes the query id.
 #![no_main]
 
 use std::collections::HashMap;
@@ -99,6 +100,19 @@ fn fixture() -> &'static Fixture {
                         max_answers: 1,
                         default_order: vec![],
                     },
+                ),
+                rec(
+                    "*",
+                    config::RecordType::A,
+                    config::RecordData::Static(vec![a("192.0.2.100")]),
+                ),
+                rec(
+                    "*.wild",
+                    config::RecordType::Mx,
+                    config::RecordData::Static(vec![config::RData::Mx {
+                        preference: 10,
+                        exchange: "www.example.com".into(),
+                    }]),
                 ),
                 rec(
                     "sub",

@@ -332,3 +332,66 @@ async fn referral_glue_below_the_cut_truncates_when_it_does_not_fit() {
     assert_eq!(r.authorities.len(), 1);
     assert_eq!(glue(&r).len(), 40);
 }
+
+mod generated {
+    use super::*;
+    use proptest::prelude::*;
+    use std::time::Duration;
+    use switchyard_dns::{DnsListenerState, DnsStats, Transport, Worker};
+
+    const LABELS: [&str; 12] = [
+        "www", "WWW", "deep", "b", "a", "*", "alias", "lb", "sub", "nosuch", "Mail", "many",
+    ];
+    const TYPES: [T; 8] = [
+        T::A,
+        T::AAAA,
+        T::MX,
+        T::NS,
+        T::TXT,
+        T::SRV,
+        T::CNAME,
+        T::ANY,
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1500))]
+
+        /// Names made of existing, missing and wildcard labels, every type, every size:
+        /// the answer decodes, fits, keeps the query name as the owner of its first
+        /// record, and only referrals (whose glue below the cut must go in) set TC.
+        #[test]
+        fn wildcard_and_glue_answers_are_well_formed(
+            labels in proptest::collection::vec(0..LABELS.len(), 0..5),
+            qtype in 0..TYPES.len(),
+            size in prop_oneof![Just(None), Just(Some(512u16)), Just(Some(1232u16)), Just(Some(4096u16))],
+            tcp in any::<bool>(),
+        ) {
+            let mut name: String = labels.iter().map(|&i| format!("{}.", LABELS[i])).collect();
+            name.push_str("example.com.");
+            let m = match size {
+                Some(s) => query_edns(&name, TYPES[qtype], s),
+                None => query(&name, TYPES[qtype]),
+            };
+            let packet = m.to_vec().unwrap();
+            let l = listener(None, 8, Duration::from_secs(1));
+            let pools = HashMap::from([("app".to_string(), app())]);
+            let st = DnsListenerState::build(&l, &cfg(), &pools).unwrap();
+            let mut w = Worker::new();
+            let transport = if tcp { Transport::Tcp } else { Transport::Udp };
+            prop_assert!(w.handle(&st, &DnsStats::default(), &packet, ip("127.0.0.1"), transport, None));
+            let limit = match (tcp, size) {
+                (true, _) => 65535,
+                (false, None) => 512,
+                (false, Some(s)) => usize::from(s.clamp(512, 1232)),
+            };
+            prop_assert!(w.out.len() <= limit, "{} > {limit}", w.out.len());
+            let r = Message::from_vec(&w.out).expect("decodes");
+            if let Some(first) = r.answers.first() {
+                prop_assert_eq!(first.name.to_ascii(), name.clone());
+            }
+            if r.metadata.truncation {
+                prop_assert!(!r.metadata.authoritative && !tcp, "only a UDP referral truncates: {name}");
+            }
+        }
+    }
+}
