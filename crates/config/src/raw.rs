@@ -137,6 +137,7 @@ pub(crate) struct RawListener {
     pub tls: Option<S<RawTls>>,
     pub proxy_protocol: Option<Str>,
     pub accept_proxy_protocol: Option<S<bool>>,
+    pub splice: Option<S<bool>>,
     pub max_flows: Option<S<i64>>,
     pub rate_limit: Option<S<i64>>,
     pub max_tcp_connections: Option<S<i64>>,

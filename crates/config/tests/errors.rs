@@ -266,6 +266,19 @@ fn keys_of_another_protocol_are_rejected() {
 }
 
 #[test]
+fn splice_applies_to_tcp_and_tls_listeners_only() {
+    let src = listener("udp", "pool = \"app\"\nsplice = false\n");
+    assert_eq!(
+        only(&src),
+        "11:10: splice applies only to tcp and tls listeners, not udp"
+    );
+    for proto in ["tcp", "tls"] {
+        let ok = listener(proto, "pool = \"app\"\nsplice = false\n");
+        assert!(parse(&ok, "lb.toml").is_ok(), "{proto}");
+    }
+}
+
+#[test]
 fn l4_listener_cannot_hash_on_http_values() {
     let src = POOL.replace("name = \"app\"\n", "name = \"app\"\nalgorithm = \"maglev\"\nhash_key = \"header:x-user\"\n")
         + "[[listener]]\nname = \"db\"\nprotocol = \"tcp\"\nlisten = \"127.0.0.1:5432\"\npool = \"app\"\n";

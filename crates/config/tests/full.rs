@@ -143,7 +143,8 @@ fn full_example_listeners_and_routes_are_typed() {
         c.listener("db").unwrap().kind,
         ListenerKind::Tcp {
             proxy_protocol: ProxyProtocol::V2,
-            accept_proxy_protocol: false
+            accept_proxy_protocol: false,
+            splice: false,
         }
     ));
     let syslog = c.listener("syslog").unwrap();

@@ -1,8 +1,7 @@
-//! Helpers for `bench/l4.sh`: run the TCP proxy standalone, an echo server, and a bounded
-//! new-connections-per-second client.
+//! Helpers for `bench/l4.sh` (which runs the proxy itself as `switchyard run`): an echo
+//! server and a bounded new-connections-per-second client.
 //!
 //! ```text
-//! l4_bench proxy LISTEN BACKEND     # SWITCHYARD_L4_SPLICE=0 for the userspace copy
 //! l4_bench echo LISTEN
 //! l4_bench connrate TARGET SECONDS CONCURRENCY
 //! ```
@@ -12,17 +11,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
-use switchyard_balance::{clock, Algorithm, AlgorithmParams, Pool, PoolSpec, ServerSpec};
-use switchyard_config::{Listener, ListenerKind, Timeouts};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_util::sync::CancellationToken;
 
 fn usage() -> ! {
-    eprintln!(
-        "usage: l4_bench proxy LISTEN BACKEND | echo LISTEN | connrate TARGET SECONDS CONCURRENCY"
-    );
+    eprintln!("usage: l4_bench echo LISTEN | connrate TARGET SECONDS CONCURRENCY");
     std::process::exit(2)
 }
 
@@ -34,7 +27,6 @@ fn addr(s: Option<&String>) -> SocketAddr {
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("proxy") => proxy(addr(args.get(1)), addr(args.get(2))).await,
         Some("echo") => echo(addr(args.get(1))).await,
         Some("connrate") => {
             let secs: u64 = args
@@ -49,43 +41,6 @@ async fn main() {
         }
         _ => usage(),
     }
-}
-
-async fn proxy(listen: SocketAddr, backend: SocketAddr) {
-    let spec = PoolSpec {
-        name: "bench".into(),
-        algorithm: Algorithm::RoundRobin,
-        params: AlgorithmParams::default(),
-        servers: vec![ServerSpec {
-            name: "backend".into(),
-            address: backend,
-            weight: 1,
-            backup: false,
-        }],
-        slow_start: None,
-        panic_threshold: 0,
-    };
-    let pool = Arc::new(Pool::new_all_up(spec, clock::now()).expect("pool"));
-    let listener = Listener {
-        name: "bench".into(),
-        listen,
-        pool: Some("bench".into()),
-        max_connections: None,
-        timeouts: Timeouts::default(),
-        kind: ListenerKind::Tcp {
-            proxy_protocol: Default::default(),
-            accept_proxy_protocol: false,
-        },
-    };
-    let pools = [("bench".to_string(), pool)].into_iter().collect();
-    let state = switchyard_l4::State::build(&listener, &pools, &[]).expect("state");
-    eprintln!(
-        "l4_bench proxy {listen} -> {backend} (splice={})",
-        state.splice
-    );
-    let sock = TcpListener::bind(listen).await.expect("bind");
-    let state = Arc::new(ArcSwap::from_pointee(state));
-    switchyard_l4::serve_tcp(sock, state, CancellationToken::new()).await;
 }
 
 async fn echo(listen: SocketAddr) {

@@ -19,7 +19,7 @@ mod udp;
 pub mod udp_flows;
 
 pub use conntable::{ConnInfo, ConnTable};
-pub use state::{BuildError, HashSource, Mode, PoolRef, State, SPLICE_ENV};
+pub use state::{BuildError, HashSource, Mode, PoolRef, State};
 pub use stats::{ListenerStats, StatsSnapshot};
 pub use tcp::serve_tcp;
 pub use udp::serve_udp;

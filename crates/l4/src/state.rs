@@ -15,9 +15,6 @@ use switchyard_config::{HashKey, HostMatch, Listener, ListenerKind, ProxyProtoco
 
 use crate::stats::ListenerStats;
 
-/// Environment switch for the benchmark: `SWITCHYARD_L4_SPLICE=0` turns `splice(2)` off.
-pub const SPLICE_ENV: &str = "SWITCHYARD_L4_SPLICE";
-
 /// One L4 listener's state.
 #[derive(Debug)]
 pub struct State {
@@ -33,8 +30,8 @@ pub struct State {
     pub max_connections: Option<u32>,
     /// `timeouts`.
     pub timeouts: Timeouts,
-    /// Zero-copy forwarding with `splice(2)` (Linux; default on, `SWITCHYARD_L4_SPLICE=0`
-    /// turns it off).
+    /// Zero-copy forwarding of bulk transfers with `splice(2)`: the listener's `splice`
+    /// (default true), on Linux only.
     pub splice: bool,
     /// The listener's counters (shared across reloads).
     pub stats: Arc<ListenerStats>,
@@ -139,27 +136,31 @@ impl State {
                 drain_timeout: cfg.and_then(|c| c.drain_timeout),
             })
         };
-        let (mode, sni_routes) = match &listener.kind {
+        let (mode, sni_routes, splice) = match &listener.kind {
             ListenerKind::Tcp {
                 proxy_protocol,
                 accept_proxy_protocol,
+                splice,
             } => (
                 Mode::Tcp {
                     send_proxy: *proxy_protocol,
                     accept_proxy: *accept_proxy_protocol,
                 },
                 Vec::new(),
+                *splice,
             ),
             ListenerKind::Udp { max_flows } => (
                 Mode::Udp {
                     max_flows: *max_flows,
                 },
                 Vec::new(),
+                false,
             ),
             ListenerKind::Tls {
                 sni_routes,
                 proxy_protocol,
                 accept_proxy_protocol,
+                splice,
             } => {
                 let routes = sni_routes
                     .iter()
@@ -169,7 +170,7 @@ impl State {
                     send_proxy: *proxy_protocol,
                     accept_proxy: *accept_proxy_protocol,
                 };
-                (mode, routes)
+                (mode, routes, *splice)
             }
             _ => {
                 return Err(BuildError::NotL4 {
@@ -190,7 +191,7 @@ impl State {
             sni_routes,
             max_connections: listener.max_connections,
             timeouts: listener.timeouts,
-            splice: splice_default(),
+            splice: cfg!(target_os = "linux") && splice,
         })
     }
 
@@ -201,11 +202,6 @@ impl State {
             .map(|(_, p)| p)
             .or(self.default_pool.as_ref())
     }
-}
-
-/// Whether splicing is on by default: Linux, unless `SWITCHYARD_L4_SPLICE=0`.
-pub fn splice_default() -> bool {
-    cfg!(target_os = "linux") && std::env::var(SPLICE_ENV).map_or(true, |v| v != "0")
 }
 
 fn hash_source(key: &HashKey) -> HashSource {
@@ -230,5 +226,61 @@ impl HashSource {
             (HashSource::Connection, _) => hash_addr(client),
             (HashSource::Sni, Some(name)) => hash_bytes(name.as_bytes()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_balance::{clock, Algorithm, AlgorithmParams, PoolSpec, ServerSpec};
+    use switchyard_config::ListenerKind;
+
+    fn pools() -> HashMap<String, Arc<Pool>> {
+        let spec = PoolSpec {
+            name: "p".into(),
+            algorithm: Algorithm::RoundRobin,
+            params: AlgorithmParams::default(),
+            servers: vec![ServerSpec {
+                name: "s".into(),
+                address: "127.0.0.1:1".parse().unwrap(),
+                weight: 1,
+                backup: false,
+            }],
+            slow_start: None,
+            panic_threshold: 0,
+        };
+        let pool = Arc::new(Pool::new_all_up(spec, clock::now()).unwrap());
+        [("p".to_string(), pool)].into_iter().collect()
+    }
+
+    fn tcp(splice: bool) -> Listener {
+        Listener {
+            name: "state-test".into(),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            pool: Some("p".into()),
+            max_connections: None,
+            timeouts: Timeouts::default(),
+            kind: ListenerKind::Tcp {
+                proxy_protocol: ProxyProtocol::Off,
+                accept_proxy_protocol: false,
+                splice,
+            },
+        }
+    }
+
+    #[test]
+    fn splice_follows_the_listener_key() {
+        let on = State::build(&tcp(true), &pools(), &[]).unwrap();
+        assert_eq!(on.splice, cfg!(target_os = "linux"));
+        let off = State::build(&tcp(false), &pools(), &[]).unwrap();
+        assert!(!off.splice);
+        let mut tls = tcp(false);
+        tls.kind = ListenerKind::Tls {
+            sni_routes: Vec::new(),
+            proxy_protocol: ProxyProtocol::Off,
+            accept_proxy_protocol: false,
+            splice: false,
+        };
+        assert!(!State::build(&tls, &pools(), &[]).unwrap().splice);
     }
 }

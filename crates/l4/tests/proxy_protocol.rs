@@ -50,6 +50,7 @@ fn kind(send: ProxyProtocol, accept: bool) -> ListenerKind {
     ListenerKind::Tcp {
         proxy_protocol: send,
         accept_proxy_protocol: accept,
+        splice: true,
     }
 }
 

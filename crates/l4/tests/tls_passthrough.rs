@@ -82,6 +82,7 @@ fn tls_kind(routes: Vec<SniRoute>, send: ProxyProtocol) -> ListenerKind {
         sni_routes: routes,
         proxy_protocol: send,
         accept_proxy_protocol: false,
+        splice: true,
     }
 }
 

@@ -64,6 +64,9 @@ pub enum ListenerKind {
         /// `accept_proxy_protocol`, default false: expect a PROXY header (v1 or v2) from
         /// the client and use the address in it.
         accept_proxy_protocol: bool,
+        /// `splice`, default true: bulk transfers move through `splice(2)` on Linux
+        /// (false: a userspace copy throughout).
+        splice: bool,
     },
     /// `protocol = "udp"`: one backend per client flow (idle: `timeouts.idle`).
     Udp {
@@ -78,6 +81,8 @@ pub enum ListenerKind {
         proxy_protocol: ProxyProtocol,
         /// `accept_proxy_protocol`, default false.
         accept_proxy_protocol: bool,
+        /// `splice`, default true.
+        splice: bool,
     },
     /// `protocol = "dns"`: authoritative DNS on UDP and TCP for every `[[zone]]`.
     Dns {

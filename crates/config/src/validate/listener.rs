@@ -175,6 +175,7 @@ fn kind(
             "accept_proxy_protocol",
             &only("tcp and tls"),
         );
+        not_here(cx, &l.splice, "splice", &only("tcp and tls"));
     }
     if proto != Proto::Udp {
         not_here(cx, &l.max_flows, "max_flows", &only("udp"));
@@ -248,6 +249,7 @@ fn kind(
                 .accept_proxy_protocol
                 .as_ref()
                 .is_some_and(|b| *b.get_ref()),
+            splice: l.splice.as_ref().is_none_or(|b| *b.get_ref()),
         },
         Proto::Tls => ListenerKind::Tls {
             sni_routes: route::sni_routes(cx, &l.route, refs),
@@ -256,6 +258,7 @@ fn kind(
                 .accept_proxy_protocol
                 .as_ref()
                 .is_some_and(|b| *b.get_ref()),
+            splice: l.splice.as_ref().is_none_or(|b| *b.get_ref()),
         },
         Proto::Udp => ListenerKind::Udp {
             max_flows: values::int_or(cx, &l.max_flows, "max_flows", 1..=16_777_216, 65536)

@@ -66,6 +66,7 @@ pub fn tcp_kind() -> ListenerKind {
     ListenerKind::Tcp {
         proxy_protocol: Default::default(),
         accept_proxy_protocol: false,
+        splice: true,
     }
 }
 
