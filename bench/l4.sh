@@ -2,47 +2,99 @@
 # L4 benchmark: TCP throughput (iperf3) and new connections per second, directly, through
 # switchyard (splice and userspace copy) and through HAProxy `mode tcp`.
 #
-# The proxy under test is pinned to core 1, iperf3 (client and server) and the
-# connection-rate client to core 0. Rounds alternate between the targets; medians of
-# ROUNDS rounds are printed with ratios to HAProxy. Not part of CI.
-#
 #   apt-get install -y haproxy iperf3
-#   bench/l4.sh                      # ROUNDS=3 SECONDS=5 CONC=32 by default
+#   cargo build --release -p switchyard -p switchyard-l4 --example l4_bench
+#   bench/l4.sh [ROUNDS] [SECONDS] [CONCURRENCY]      # defaults 3 5 32
 #
-# Needs 2+ cores. L4_BENCH_BIN may point to a prebuilt `l4_bench` example binary.
+# The product is measured: `switchyard run` with `global.workers = 1` (one thread, like one
+# HAProxy thread), once with `splice = true` and once with `splice = false` on its tcp
+# listeners; HAProxy runs with `nbthread 1`. Every proxy is pinned to core $PROXY_CORE
+# (default 1); iperf3 (client and server), the echo server and the connection-rate client
+# (`l4_bench`, crates/l4/examples) to core $CLIENT_CORE (default 0). The connection-rate
+# client opens a connection, sends one byte, reads it back from the echo server and closes
+# with a reset, CONCURRENCY at a time, for SECONDS.
+#
+# Rounds alternate the order of the targets so drift hits all alike. Printed per round and
+# as medians: Gbit/s, new connections/s, and the proxy's CPU microseconds per new
+# connection (utime+stime from /proc/PID/stat over the run: robust when the machine is
+# noisy, unlike the rates). The direct rate shows what the client core can drive at all.
+# Not part of CI: the numbers depend on the machine. Loopback only; every run is bounded.
 set -euo pipefail
 
-ROUNDS=${ROUNDS:-3}
-SECS=${SECONDS_PER_RUN:-5}
-CONC=${CONC:-32}
-cd "$(dirname "$0")/.."
+ROUNDS=${1:-3}
+SECS=${2:-5}
+CONC=${3:-32}
+PROXY_CORE=${PROXY_CORE:-1}
+CLIENT_CORE=${CLIENT_CORE:-0}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SY_BIN=${SY_BIN:-$ROOT/target/release/switchyard}
+BENCH_BIN=${L4_BENCH_BIN:-$ROOT/target/release/examples/l4_bench}
 
 for tool in iperf3 haproxy taskset python3; do
-    command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y haproxy iperf3)"; exit 2; }
+    command -v "$tool" >/dev/null || { echo "l4.sh: $tool is not installed (apt-get install -y haproxy iperf3)" >&2; exit 2; }
 done
-if [ "$(nproc)" -lt 2 ]; then echo "needs 2 cores"; exit 2; fi
-
-BIN=${L4_BENCH_BIN:-}
-if [ -z "$BIN" ]; then
-    cargo build --release -q -p switchyard-l4 --example l4_bench
-    BIN=target/release/examples/l4_bench
-fi
+[ "$(nproc)" -ge 2 ] || { echo "l4.sh: needs 2 cores" >&2; exit 2; }
+for bin in "$SY_BIN" "$BENCH_BIN"; do
+    [ -x "$bin" ] || { echo "l4.sh: $bin missing; build first: cargo build --release -p switchyard -p switchyard-l4 --example l4_bench" >&2; exit 2; }
+done
 
 WORK=$(mktemp -d)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
 
 IPERF_PORT=25201 ECHO_PORT=25300
-declare -A TPUT_PORT=([direct]=25201 [switchyard]=25211 [switchyard_nosplice]=25212 [haproxy]=25213)
-declare -A CONN_PORT=([direct]=25300 [switchyard]=25311 [switchyard_nosplice]=25312 [haproxy]=25313)
+TARGETS=(direct switchyard switchyard_copy haproxy)
+declare -A TPUT_PORT=([direct]=$IPERF_PORT [switchyard]=25211 [switchyard_copy]=25212 [haproxy]=25213)
+declare -A CONN_PORT=([direct]=$ECHO_PORT [switchyard]=25311 [switchyard_copy]=25312 [haproxy]=25313)
+declare -A PID_OF
 
-taskset -c 0 iperf3 -s -p $IPERF_PORT >/dev/null 2>&1 & PIDS+=($!)
-taskset -c 0 "$BIN" echo 127.0.0.1:$ECHO_PORT & PIDS+=($!)
-for kind in tput conn; do
-    if [ $kind = tput ]; then from=25211; to=$IPERF_PORT; else from=25311; to=$ECHO_PORT; fi
-    taskset -c 1 "$BIN" proxy 127.0.0.1:$from 127.0.0.1:$to 2>/dev/null & PIDS+=($!)
-    SWITCHYARD_L4_SPLICE=0 taskset -c 1 "$BIN" proxy 127.0.0.1:$((from + 1)) 127.0.0.1:$to 2>/dev/null & PIDS+=($!)
+taskset -c "$CLIENT_CORE" iperf3 -s -p $IPERF_PORT >/dev/null 2>&1 & PIDS+=($!)
+taskset -c "$CLIENT_CORE" "$BENCH_BIN" echo 127.0.0.1:$ECHO_PORT & PIDS+=($!)
+
+sy_config() { # name splice -> a switchyard config with a throughput and a conn-rate listener
+    cat <<TOML
+[global]
+workers = 1
+
+[[pool]]
+name = "iperf"
+algorithm = "round_robin"
+[pool.health]
+check = "none"
+[[pool.server]]
+name = "iperf3"
+address = "127.0.0.1:$IPERF_PORT"
+
+[[pool]]
+name = "echo"
+algorithm = "round_robin"
+[pool.health]
+check = "none"
+[[pool.server]]
+name = "echo"
+address = "127.0.0.1:$ECHO_PORT"
+
+[[listener]]
+name = "tput"
+protocol = "tcp"
+listen = "127.0.0.1:${TPUT_PORT[$1]}"
+pool = "iperf"
+splice = $2
+
+[[listener]]
+name = "conn"
+protocol = "tcp"
+listen = "127.0.0.1:${CONN_PORT[$1]}"
+pool = "echo"
+splice = $2
+TOML
+}
+for t in switchyard switchyard_copy; do
+    splice=true; [ $t = switchyard_copy ] && splice=false
+    sy_config $t $splice > "$WORK/$t.toml"
+    RUST_LOG=warn taskset -c "$PROXY_CORE" "$SY_BIN" run -c "$WORK/$t.toml" 2>"$WORK/$t.log" &
+    PID_OF[$t]=$!; PIDS+=($!)
 done
 cat > "$WORK/haproxy.cfg" <<CFG
 global
@@ -54,49 +106,75 @@ defaults
     timeout client 60s
     timeout server 60s
 listen tput
-    bind 127.0.0.1:25213
+    bind 127.0.0.1:${TPUT_PORT[haproxy]}
     server s 127.0.0.1:$IPERF_PORT
 listen conn
-    bind 127.0.0.1:25313
+    bind 127.0.0.1:${CONN_PORT[haproxy]}
     server s 127.0.0.1:$ECHO_PORT
 CFG
-taskset -c 1 haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 & PIDS+=($!)
-sleep 1
-kill -0 "${PIDS[-1]}" 2>/dev/null || { echo "haproxy did not start:"; cat "$WORK/haproxy.log"; exit 1; }
+taskset -c "$PROXY_CORE" haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 &
+PID_OF[haproxy]=$!; PIDS+=($!)
 
+# Up to 5 s for every listener to accept.
+for t in "${TARGETS[@]}"; do
+    for port in "${TPUT_PORT[$t]}" "${CONN_PORT[$t]}"; do
+        for _ in $(seq 50); do
+            python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $port), 0.2).close()" 2>/dev/null && continue 2
+            sleep 0.1
+        done
+        echo "l4.sh: $t does not accept on 127.0.0.1:$port" >&2
+        cat "$WORK"/*.log >&2 || true
+        exit 1
+    done
+done
+
+CLK_TCK=$(getconf CLK_TCK)
+ticks() { # PID -> utime+stime in clock ticks
+    awk '{print $14 + $15}' "/proc/$1/stat"
+}
 gbps() { # port -> Gbit/s received
-    taskset -c 0 iperf3 -c 127.0.0.1 -p "$1" -t "$SECS" -J 2>/dev/null |
+    taskset -c "$CLIENT_CORE" iperf3 -c 127.0.0.1 -p "$1" -t "$SECS" -J 2>/dev/null |
         python3 -c 'import json,sys
 try: print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))
 except Exception: print("nan")'
 }
-cps() { # port -> new connections per second
-    taskset -c 0 "$BIN" connrate 127.0.0.1:"$1" "$SECS" "$CONC" | cut -d' ' -f1
-}
 
-TARGETS=(direct switchyard switchyard_nosplice haproxy)
+printf "%-6s %-16s %9s %10s %9s %13s\n" round target "Gbit/s" "conn/s" errors "CPU us/conn"
 for r in $(seq 1 "$ROUNDS"); do
-    # alternate the order each round so drift does not favour one target
     if [ $((r % 2)) -eq 0 ]; then order=$(printf '%s\n' "${TARGETS[@]}" | tac); else order="${TARGETS[*]}"; fi
     for t in $order; do
-        echo "$t tput $(gbps "${TPUT_PORT[$t]}")" >> "$WORK/results"
-        echo "$t conn $(cps "${CONN_PORT[$t]}")" >> "$WORK/results"
-        sleep 1
+        g=$(gbps "${TPUT_PORT[$t]}")
+        sleep 0.5
+        pid=${PID_OF[$t]:-}
+        [ -n "$pid" ] && before=$(ticks "$pid")
+        read -r rate errors < <(taskset -c "$CLIENT_CORE" "$BENCH_BIN" connrate 127.0.0.1:"${CONN_PORT[$t]}" "$SECS" "$CONC")
+        cpu=nan
+        if [ -n "$pid" ]; then
+            after=$(ticks "$pid")
+            cpu=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$rate" -v s="$SECS" \
+                'BEGIN {printf "%.1f", (n > 0 ? t / hz * 1e6 / (n * s) : 0)}')
+        fi
+        printf "%-6s %-16s %9s %10s %9s %13s\n" "$r" "$t" "$g" "$rate" "$errors" "$cpu"
+        echo "$t $g $rate $cpu" >> "$WORK/results"
+        sleep 0.5
     done
-    echo "round $r done" >&2
 done
 
 python3 - "$WORK/results" <<'PY'
 import statistics, sys
-rows = [l.split() for l in open(sys.argv[1]) if len(l.split()) == 3]
-med = {}
-for t, k, v in rows:
-    med.setdefault((t, k), []).append(float(v))
-med = {key: statistics.median([x for x in v if x == x] or [0.0]) for key, v in med.items()}
-targets = ["direct", "switchyard", "switchyard_nosplice", "haproxy"]
-print(f"{'target':22} {'Gbit/s':>9} {'conn/s':>9} {'tput/haproxy':>13} {'conn/haproxy':>13}")
-for t in targets:
-    g, c = med.get((t, "tput"), 0), med.get((t, "conn"), 0)
-    hg, hc = med.get(("haproxy", "tput"), 1) or 1, med.get(("haproxy", "conn"), 1) or 1
-    print(f"{t:22} {g:9.2f} {c:9.0f} {g / hg:13.2f} {c / hc:13.2f}")
+rows = [l.split() for l in open(sys.argv[1]) if len(l.split()) == 4]
+col = {}
+for t, g, c, u in rows:
+    for k, v in (("g", g), ("c", c), ("u", u)):
+        col.setdefault((t, k), []).append(float(v))
+def med(t, k):
+    vals = [x for x in col.get((t, k), []) if x == x]
+    return statistics.median(vals) if vals else float("nan")
+print()
+print(f"medians of {len(rows) // 4} rounds")
+print(f"{'target':16} {'Gbit/s':>8} {'vs HAProxy':>10} {'conn/s':>8} {'vs HAProxy':>10} {'CPU us/conn':>11} {'vs HAProxy':>10}")
+hg, hc, hu = med("haproxy", "g"), med("haproxy", "c"), med("haproxy", "u")
+for t in ["direct", "switchyard", "switchyard_copy", "haproxy"]:
+    g, c, u = med(t, "g"), med(t, "c"), med(t, "u")
+    print(f"{t:16} {g:8.2f} {g / hg:10.2f} {c:8.0f} {c / hc:10.2f} {u:11.1f} {u / hu:10.2f}")
 PY
