@@ -61,6 +61,7 @@ fn cfg(database: &str) -> Config {
             geo("global", RecordType::Aaaa, &all, 1, &default),
             geo("two", RecordType::A, &all, 2, &default),
             geo("west", RecordType::A, &["virginia", "frankfurt"], 1, &[]),
+            geo("*.edge", RecordType::A, &all, 1, &default),
         ],
     )]);
     c.datacenters = vec![
@@ -338,4 +339,25 @@ async fn static_answers_return_ecs_scope_zero() {
     )
     .await;
     assert_eq!(ecs(&r).map(|e| e.1), Some(0));
+}
+
+#[tokio::test]
+async fn geo_wildcard_answers_with_the_query_name_and_the_ecs_scope() {
+    let s = setup(CITY).await;
+    for m in [
+        query_ecs("Cdn-42.Edge.geo.test.", T::A, ip("81.2.69.142"), 32),
+        query_ecs("x.y.edge.geo.test.", T::A, ip("81.2.69.142"), 32),
+    ] {
+        let r = udp(s.server.addr, &m).await;
+        assert_eq!(addresses(&r), [ip("198.51.100.20")], "London: frankfurt");
+        assert_eq!(r.answers[0].name.to_ascii(), m.queries[0].name().to_ascii());
+        assert_eq!(ecs(&r), Some((32, 31, ip("81.2.69.142"))));
+    }
+    let r = tcp(
+        s.server.addr,
+        &query_ecs("tokyo-please.edge.geo.test.", T::A, ip("175.16.199.1"), 24),
+    )
+    .await;
+    assert_eq!(addresses(&r), [ip("198.51.100.30")], "Changchun: tokyo");
+    assert_eq!(r.answers[0].name.to_ascii(), "tokyo-please.edge.geo.test.");
 }
