@@ -283,13 +283,35 @@ fn resolve(
         let rdata_at = w.out.len() + 2 + 10;
         w.record(owner, t);
         w.answers += 1;
-        if !target.ends_with(&zone.apex) || rdata_at > 0x3FFF {
+        if !within(target, &zone.apex)
+            || (zone.has_cuts && delegated(zone, target))
+            || rdata_at > 0x3FFF
+        {
             return u16::from(rcode::NOERROR); // the resolver follows it from here
         }
         name = target;
         owner = rdata_at as u16;
     }
     u16::from(rcode::NOERROR)
+}
+
+/// Whether `name` (inside the zone) is at or below a delegation: not ours to answer.
+fn delegated(zone: &Zone, name: &[u8]) -> bool {
+    let mut pos = 0;
+    while name.len() - pos > zone.apex.len() {
+        let is_cut = zone
+            .nodes
+            .get(&name[pos..])
+            .is_some_and(|n| n.get(rtype::NS).is_some());
+        if is_cut {
+            return true;
+        }
+        pos += 1 + name[pos] as usize;
+        if pos >= name.len() {
+            return false;
+        }
+    }
+    false
 }
 
 /// The node of `name`: the name itself, else the wildcard that covers it.

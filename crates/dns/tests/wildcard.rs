@@ -94,6 +94,12 @@ fn cfg() -> Config {
             ],
         ),
         r(Z, "ns.sub", A, vec![a("192.0.2.77")]),
+        r(
+            Z,
+            "to-sub",
+            Cname,
+            vec![RData::Cname("host.sub.example.com".into())],
+        ),
         r(Z, "big", Ns, vec![RData::Ns("ns.big.example.com".into())]),
         r(
             Z,
@@ -256,6 +262,19 @@ async fn delegations_are_not_overridden_by_the_wildcard() {
             ("ns1.example.com.".into(), ip("192.0.2.53")),
             ("ns1.example.com.".into(), ip("2001:db8::53")),
         ]
+    );
+}
+
+#[tokio::test]
+async fn cname_into_a_delegation_is_left_to_the_resolver() {
+    let s = server().await;
+    let r = udp(s.addr, &query("to-sub.example.com.", T::A)).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(r.answers.len(), 1);
+    assert_eq!(r.answers[0].record_type(), T::CNAME);
+    assert!(
+        r.authorities.is_empty(),
+        "neither NXDOMAIN nor a wildcard answer for a delegated name"
     );
 }
 
