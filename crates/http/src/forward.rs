@@ -6,7 +6,6 @@
 //! `Transfer-Encoding` (hyper re-frames every body) and `Upgrade` (kept, with
 //! `Connection: upgrade`, only when the request is being tunnelled).
 
-use std::fmt::Write;
 use std::net::SocketAddr;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -67,24 +66,49 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
     }
 }
 
+/// The client's address, formatted once per connection for the forwarding headers.
+#[derive(Debug, Clone)]
+pub(crate) struct Peer {
+    pub addr: SocketAddr,
+    /// `X-Forwarded-For`'s element (the IP).
+    ip: HeaderValue,
+    /// `Forwarded`'s `for=` element, quoted (IP and port).
+    node: Box<str>,
+}
+
+impl Peer {
+    pub fn new(addr: SocketAddr) -> Self {
+        let ip = addr.ip().to_string();
+        Peer {
+            addr,
+            ip: HeaderValue::from_maybe_shared(bytes::Bytes::from(ip))
+                .unwrap_or(HeaderValue::from_static("unknown")),
+            node: format!("for=\"{addr}\"").into(),
+        }
+    }
+}
+
 /// Add `X-Forwarded-For` (appended), `X-Forwarded-Proto`, `X-Forwarded-Host` (set) and
 /// `Forwarded` (RFC 7239, appended).
 pub(crate) fn add_forwarding(
     headers: &mut HeaderMap,
-    client: SocketAddr,
+    peer: &Peer,
     proto: &'static str,
     host: Option<&str>,
 ) {
-    let ip = client.ip();
-    let mut xff = String::with_capacity(64);
-    for v in headers.get_all(&X_FORWARDED_FOR) {
-        if let Ok(v) = v.to_str() {
-            xff.push_str(v);
-            xff.push_str(", ");
+    if headers.contains_key(&X_FORWARDED_FOR) {
+        let mut xff = String::with_capacity(64);
+        for v in headers.get_all(&X_FORWARDED_FOR) {
+            if let Ok(v) = v.to_str() {
+                xff.push_str(v);
+                xff.push_str(", ");
+            }
         }
+        xff.push_str(peer.ip.to_str().unwrap_or(""));
+        set(headers, &X_FORWARDED_FOR, xff);
+    } else {
+        headers.insert(&X_FORWARDED_FOR, peer.ip.clone());
     }
-    let _ = write!(xff, "{ip}");
-    set(headers, &X_FORWARDED_FOR, xff);
     headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     match host.and_then(|h| HeaderValue::from_str(h).ok()) {
         Some(h) => {
@@ -102,9 +126,13 @@ pub(crate) fn add_forwarding(
             fwd.push_str(", ");
         }
     }
-    let _ = write!(fwd, "for=\"{client}\";proto={proto}");
+    fwd.push_str(&peer.node);
+    fwd.push_str(";proto=");
+    fwd.push_str(proto);
     if let Some(h) = host.filter(|h| h.bytes().all(|b| b.is_ascii_graphic() && b != b'"')) {
-        let _ = write!(fwd, ";host=\"{h}\"");
+        fwd.push_str(";host=\"");
+        fwd.push_str(h);
+        fwd.push('"');
     }
     set(headers, &header::FORWARDED, fwd);
 }
@@ -177,7 +205,7 @@ mod tests {
         ]);
         add_forwarding(
             &mut h,
-            "[::1]:4711".parse().unwrap(),
+            &Peer::new("[::1]:4711".parse().unwrap()),
             "https",
             Some("a.test"),
         );
@@ -189,7 +217,12 @@ mod tests {
             "for=203.0.113.9, for=\"[::1]:4711\";proto=https;host=\"a.test\""
         );
         let mut h = HeaderMap::new();
-        add_forwarding(&mut h, "192.0.2.1:80".parse().unwrap(), "http", None);
+        add_forwarding(
+            &mut h,
+            &Peer::new("192.0.2.1:80".parse().unwrap()),
+            "http",
+            None,
+        );
         assert_eq!(h["x-forwarded-for"], "192.0.2.1");
         assert_eq!(h["forwarded"], "for=\"192.0.2.1:80\";proto=http");
         assert!(!h.contains_key("x-forwarded-host"));

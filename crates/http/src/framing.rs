@@ -739,6 +739,83 @@ mod tests {
         assert!(f.is_passthrough());
     }
 
+    #[test]
+    fn the_head_scanner_finds_heads_and_refuses_bare_line_endings() {
+        let mut sc = HeadScanner::default();
+        let buf = b"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\nnext";
+        assert_eq!(sc.scan(buf, 1024), HeadScan::Complete { skip: 4, len: 27 });
+        let mut sc = HeadScanner::default();
+        assert_eq!(sc.scan(b"GET / HTTP/1.1\r\nHo", 1024), HeadScan::Incomplete);
+        assert_eq!(
+            sc.scan(b"GET / HTTP/1.1\r\nHost: a\r", 1024),
+            HeadScan::Incomplete
+        );
+        assert_eq!(
+            sc.scan(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 1024),
+            HeadScan::Complete { skip: 0, len: 27 }
+        );
+        for bad in [
+            &b"GET / HTTP/1.1\nHost: a\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nA: b\rC: d\r\n\r\n",
+            b"\n",
+        ] {
+            let v = HeadScanner::default().scan(bad, 1024);
+            assert_eq!(v, HeadScan::Violation(Violation::BareLineEnding), "{bad:?}");
+        }
+        let big = format!("GET / HTTP/1.1\r\nX: {}\r\n", "a".repeat(100));
+        assert_eq!(
+            HeadScanner::default().scan(big.as_bytes(), 64),
+            HeadScan::TooLarge
+        );
+        let whole = format!("{big}\r\n");
+        assert_eq!(
+            HeadScanner::default().scan(whole.as_bytes(), 64),
+            HeadScan::TooLarge
+        );
+    }
+
+    #[test]
+    fn body_trackers_find_the_end_and_count_payload() {
+        let mut t = BodyTracker::new(BodyKind::Chunked, 1024);
+        let mut out = Vec::new();
+        let input = b"5;x=1\r\nhello\r\n0\r\nx-t: 1\r\n\r\nGET /next";
+        let p = t.advance(input, &mut out);
+        assert_eq!(
+            (p.consumed, p.data, p.done, p.violation),
+            (input.len() - 9, 5, true, None)
+        );
+        assert_eq!(out, &input[..input.len() - 9]);
+        let mut t = BodyTracker::new(BodyKind::Length(3), 1024);
+        let p = t.advance(b"abcdef", &mut Vec::new());
+        assert_eq!((p.consumed, p.data, p.done), (3, 3, true));
+        assert_eq!(t.remaining_length(), Some(0));
+        let mut t = BodyTracker::new(BodyKind::Chunked, 1024);
+        let p = t.advance(b"2\r\nabX", &mut Vec::new());
+        assert_eq!((p.consumed, p.violation), (5, Some(Violation::BadChunkEnd)));
+    }
+
+    proptest::proptest! {
+        /// A head found in pieces is the head found whole.
+        #[test]
+        fn the_head_scanner_does_not_depend_on_reads(
+            pieces in proptest::collection::vec(proptest::sample::select(vec![
+                &b"GET / HTTP/1.1\r\n"[..], b"Host: a\r\n", b"\r\n", b"\n", b"\r", b"x",
+            ]), 0..12),
+            split in 0usize..200,
+        ) {
+            let input: Vec<u8> = pieces.concat();
+            let split = split.min(input.len());
+            let whole = HeadScanner::default().scan(&input, 128);
+            let mut sc = HeadScanner::default();
+            let first = sc.scan(&input[..split], 128);
+            let parts = match first {
+                HeadScan::Incomplete => sc.scan(&input, 128),
+                other => other,
+            };
+            proptest::prop_assert_eq!(whole, parts);
+        }
+    }
+
     proptest::proptest! {
         /// Built from HTTP-like pieces so that heads, lengths and chunks actually occur.
         #[test]

@@ -33,6 +33,8 @@ pub mod tls;
 pub use access_log::AccessLogger;
 pub use body::ResponseBody;
 pub use error::BuildError;
+#[doc(hidden)]
+pub use h1::fuzz as fuzz_h1;
 pub use server::serve;
 pub use state::{Shared, State, MAX_HEADER_BYTES};
 pub use stats::{ListenerStats, StatsSnapshot};

@@ -29,7 +29,7 @@ use crate::access_log::Entry;
 use crate::affinity::{self, Affinity};
 use crate::backend::{Failure, Lease, Proto, SendError};
 use crate::body::{RequestBody, ResponseBody, Tracked};
-use crate::forward;
+use crate::forward::{self, Peer};
 use crate::guard::Activity;
 use crate::parse;
 use crate::route::{self, Action, RequestView};
@@ -40,7 +40,7 @@ const MAX_ATTEMPTS: usize = 3;
 
 /// What a request knows about its connection.
 pub(crate) struct ConnInfo {
-    pub client: SocketAddr,
+    pub client: Peer,
     pub activity: Arc<Activity>,
 }
 
@@ -108,7 +108,7 @@ pub(crate) struct Plan<'s> {
 /// access log entry in `log` when logging is on. Shared by both HTTP/1 engines.
 pub(crate) fn decide<'s>(
     state: &'s State,
-    client: SocketAddr,
+    peer: &Peer,
     parts: &mut http::request::Parts,
     log: &mut Option<Box<Entry>>,
 ) -> Decision<'s> {
@@ -121,6 +121,7 @@ pub(crate) fn decide<'s>(
             .map_or(HostSrc::Missing, HostSrc::Header),
     };
     let host = host_src.host();
+    let client = peer.addr;
     if state.log.enabled() {
         *log = Some(entry(state, client, parts, host));
     }
@@ -196,7 +197,7 @@ pub(crate) fn decide<'s>(
     for (name, value) in set {
         parts.headers.insert(name.clone(), value.clone());
     }
-    forward::add_forwarding(&mut parts.headers, client, state.scheme, host);
+    forward::add_forwarding(&mut parts.headers, peer, state.scheme, host);
     let pq = rewritten_path(&parts.uri, strip);
     match target.proto {
         Proto::Http1 => {
@@ -274,7 +275,7 @@ async fn route_request(
     let (mut parts, body) = req.into_parts();
     let client_upgrade = parts.extensions.remove::<OnUpgrade>();
     let mut log = None;
-    let plan = match decide(state, conn.client, &mut parts, &mut log) {
+    let plan = match decide(state, &conn.client, &mut parts, &mut log) {
         Decision::Local {
             status,
             body,

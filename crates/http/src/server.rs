@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::forward::Peer;
 use crate::framing::Framer;
 use crate::guard::{Activity, Guarded, NO_HEAD};
 use crate::h1::{self, Handoff};
@@ -99,13 +100,13 @@ async fn connection(
     let _ = tcp.set_nodelay(true);
     let activity = Arc::new(Activity::default());
     let info = Arc::new(ConnInfo {
-        client: peer,
+        client: Peer::new(peer),
         activity: activity.clone(),
     });
     match &current.tls {
         None if current.h1_engine => {
             if let Handoff::H2(tcp, prefix) =
-                h1::serve(tcp, peer, &current, &state, &shutdown).await
+                h1::serve(tcp, &info.client, &current, &state, &shutdown).await
             {
                 let io = Guarded::new(tcp, None, activity, stats.clone()).with_prefix(&prefix);
                 http(io, info, &current, state, shutdown).await;
@@ -126,7 +127,7 @@ async fn connection(
                 Ok(Ok(tls)) => {
                     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
                     if !h2 && current.h1_engine {
-                        h1::serve(tls, peer, &current, &state, &shutdown).await;
+                        h1::serve(tls, &info.client, &current, &state, &shutdown).await;
                     } else {
                         let framer = (!h2).then(|| Framer::new(MAX_HEADER_BYTES));
                         let io = Guarded::new(tls, framer, activity, stats.clone());

@@ -94,7 +94,7 @@ enum RelayError {
 }
 
 /// Serve one request; `false` when the client connection must close.
-pub(super) async fn run<S>(st: &State, c: &mut Client<S>, head: Head, closing: bool) -> bool
+pub(super) async fn run<S>(st: &State, c: &mut Client<'_, S>, head: Head, closing: bool) -> bool
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
@@ -173,7 +173,7 @@ where
 
 impl Exchange<'_> {
     /// A request entirely in `wbuf`: send it, retrying when safe, and relay the answer.
-    async fn send_whole<S>(&mut self, c: &mut Client<S>, wbuf: &[u8], idempotent: bool) -> bool
+    async fn send_whole<S>(&mut self, c: &mut Client<'_, S>, wbuf: &[u8], idempotent: bool) -> bool
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
@@ -196,7 +196,8 @@ impl Exchange<'_> {
                     .await?;
                 Ok((conn, a))
             };
-            match tokio::time::timeout(self.st.timeouts.backend, work).await {
+            let due = tokio::time::Instant::now() + self.st.timeouts.backend;
+            match c.timer.within(due, work).await.ok_or(()) {
                 Ok(Ok((mut conn, answer))) => {
                     if answer.head.status == StatusCode::SWITCHING_PROTOCOLS {
                         return self.tunnel(c, picked, conn, answer, bbuf).await;
@@ -231,7 +232,12 @@ impl Exchange<'_> {
     }
 
     /// A request whose body is still arriving: retried only while nothing was sent.
-    async fn send_streaming<S>(&mut self, c: &mut Client<S>, wbuf: &[u8], body: BodyKind) -> bool
+    async fn send_streaming<S>(
+        &mut self,
+        c: &mut Client<'_, S>,
+        wbuf: &[u8],
+        body: BodyKind,
+    ) -> bool
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
@@ -263,7 +269,7 @@ impl Exchange<'_> {
     /// Stream the client's body to the server while reading and relaying its answer.
     async fn duplex<S>(
         &mut self,
-        c: &mut Client<S>,
+        c: &mut Client<'_, S>,
         picked: Picked,
         conn: Conn,
         body: BodyKind,
@@ -350,7 +356,7 @@ impl Exchange<'_> {
     /// Write the 101 and join the two connections until either side closes.
     async fn tunnel<S>(
         &mut self,
-        c: &mut Client<S>,
+        c: &mut Client<'_, S>,
         picked: Picked,
         mut conn: Conn,
         answer: Answer,
@@ -406,6 +412,9 @@ impl Exchange<'_> {
                 };
                 out.clear();
                 match head::response(bbuf, self.head_request, &client, &mut out) {
+                    Ok(Some(h)) if h.len > MAX_HEADER_BYTES => {
+                        return Err(Miss::Bad("response head too large"))
+                    }
                     Ok(Some(h)) => {
                         bbuf.advance(h.len);
                         if h.status.is_informational()

@@ -163,7 +163,7 @@ pub(crate) fn response(
     out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
     let reason = res.reason.filter(|r| !r.is_empty());
-    let reason = reason.or(status.canonical_reason()).unwrap_or("");
+    let reason = reason.or_else(|| status.canonical_reason()).unwrap_or("");
     out.extend_from_slice(reason.as_bytes());
     out.extend_from_slice(b"\r\n");
     let upgrade = client.upgrade && status == StatusCode::SWITCHING_PROTOCOLS;

@@ -20,9 +20,10 @@
 mod exchange;
 pub(crate) mod head;
 
-use std::net::SocketAddr;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use bytes::{Bytes, BytesMut};
@@ -32,6 +33,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
+use crate::forward::Peer;
 use crate::framing::{check_head, HeadInfo, HeadScan, HeadScanner};
 use crate::state::{State, MAX_HEADER_BYTES};
 
@@ -39,15 +41,26 @@ use crate::state::{State, MAX_HEADER_BYTES};
 const BUF: usize = 16 * 1024;
 
 /// A client connection across its requests.
-pub(crate) struct Client<S> {
+pub(crate) struct Client<'p, S> {
     pub io: S,
-    pub peer: SocketAddr,
+    pub peer: &'p Peer,
     /// Bytes read from the client and not used yet (the next head, body bytes).
     pub buf: BytesMut,
     scanner: HeadScanner,
     requests: u64,
     /// When the connection last received bytes.
     last: Nanos,
+    /// Bounds waits for the next request (`timeouts.idle`) and for servers' answers.
+    pub timer: Timer,
+}
+
+/// One timer per connection for the idle and backend timeouts. It is re-armed only when
+/// it fires, never earlier than any deadline it guards (it is armed at most `period`
+/// ahead, the shortest of those timeouts), so a busy connection does no timer work per
+/// request.
+pub(crate) struct Timer {
+    sleep: Pin<Box<Sleep>>,
+    period: Duration,
 }
 
 /// A request head read from the client, framing-checked.
@@ -76,7 +89,7 @@ enum Next {
 /// Serve one client connection until it closes, fails, or shutdown completes it.
 pub(crate) async fn serve<S>(
     io: S,
-    peer: SocketAddr,
+    peer: &Peer,
     current: &State,
     state: &ArcSwap<State>,
     shutdown: &CancellationToken,
@@ -84,6 +97,7 @@ pub(crate) async fn serve<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
+    let period = current.timeouts.idle.min(current.timeouts.backend);
     let mut c = Client {
         io,
         peer,
@@ -91,12 +105,12 @@ where
         scanner: HeadScanner::default(),
         requests: 0,
         last: clock::now(),
+        timer: Timer::new(period),
     };
-    let idle_timer = tokio::time::sleep(current.timeouts.idle);
     let cancelled = shutdown.cancelled();
-    tokio::pin!(idle_timer, cancelled);
+    tokio::pin!(cancelled);
     loop {
-        match next_head(&mut c, current, idle_timer.as_mut(), cancelled.as_mut()).await {
+        match next_head(&mut c, current, cancelled.as_mut()).await {
             Next::Head(head) => {
                 let st = state.load();
                 if !exchange::run(&st, &mut c, head, shutdown.is_cancelled()).await {
@@ -124,9 +138,8 @@ where
 
 /// Wait for, read and check the next request head.
 async fn next_head<S>(
-    c: &mut Client<S>,
+    c: &mut Client<'_, S>,
     st: &State,
-    mut idle_timer: Pin<&mut Sleep>,
     mut cancelled: Pin<&mut WaitForCancellationFuture<'_>>,
 ) -> Next
 where
@@ -161,21 +174,24 @@ where
                 }
                 _ = cancelled.as_mut(), if c.buf.is_empty() => return Next::Closed,
             },
-            None => tokio::select! {
-                biased;
-                r = c.io.read_buf(&mut c.buf) => r,
-                _ = idle_timer.as_mut() => {
-                    // Re-armed only when it fires: no timer work per request.
-                    let due = clock::instant(c.last) + st.timeouts.idle;
-                    if std::time::Instant::now() >= due {
+            None => {
+                let due = clock::instant(c.last) + st.timeouts.idle;
+                let wait = async {
+                    tokio::select! {
+                        biased;
+                        r = c.io.read_buf(&mut c.buf) => Some(r),
+                        _ = cancelled.as_mut() => None,
+                    }
+                };
+                match c.timer.within(due.into(), wait).await {
+                    Some(Some(r)) => r,
+                    Some(None) => return Next::Closed,
+                    None => {
                         tracing::debug!("closing idle connection");
                         return Next::Closed;
                     }
-                    idle_timer.as_mut().reset(due.into());
-                    continue;
                 }
-                _ = cancelled.as_mut() => return Next::Closed,
-            },
+            }
         };
         match read {
             Ok(0) | Err(_) => return Next::Closed,
@@ -184,8 +200,63 @@ where
     }
 }
 
+impl Timer {
+    fn new(period: Duration) -> Self {
+        Timer {
+            sleep: Box::pin(tokio::time::sleep(period)),
+            period,
+        }
+    }
+
+    /// Run `fut` to completion, or give up (`None`) once `due` has passed.
+    pub async fn within<F: Future>(&mut self, due: Instant, fut: F) -> Option<F::Output> {
+        tokio::pin!(fut);
+        loop {
+            tokio::select! {
+                biased;
+                out = &mut fut => return Some(out),
+                () = self.sleep.as_mut() => {
+                    let now = Instant::now();
+                    if now >= due {
+                        return None;
+                    }
+                    self.sleep.as_mut().reset((now + self.period).min(due));
+                }
+            }
+        }
+    }
+}
+
+/// Run the engine's parsers over arbitrary bytes, as a request stream and as a server's
+/// answer (the `http_h1` fuzz target); panics only on a broken invariant.
+pub fn fuzz(data: &[u8]) {
+    let mut scanner = HeadScanner::default();
+    if let HeadScan::Complete { skip, len } = scanner.scan(data, MAX_HEADER_BYTES) {
+        let raw = Bytes::copy_from_slice(&data[skip..skip + len]);
+        assert!(raw.ends_with(b"\r\n\r\n"));
+        if check_head(&raw, true).is_ok() {
+            if let Ok(parts) = head::parse_request(&raw) {
+                let mut out = Vec::new();
+                head::write_request(&parts, &mut out);
+                assert!(out.ends_with(b"\r\n\r\n"));
+            }
+        }
+    }
+    let client = head::ClientHead {
+        close: false,
+        keep_alive_10: false,
+        upgrade: data.first().is_some_and(|b| b & 1 == 1),
+        set_cookie: None,
+    };
+    let mut out = Vec::new();
+    if let Ok(Some(h)) = head::response(data, false, &client, &mut out) {
+        assert!(h.len <= data.len());
+        assert!(out.ends_with(b"\r\n\r\n"));
+    }
+}
+
 /// Split a complete head off the buffer and check its framing.
-fn take_head<S>(c: &mut Client<S>, st: &State, skip: usize, len: usize) -> Next {
+fn take_head<S>(c: &mut Client<'_, S>, st: &State, skip: usize, len: usize) -> Next {
     let _ = c.buf.split_to(skip);
     let raw = c.buf.split_to(len).freeze();
     c.scanner.reset();
@@ -205,6 +276,25 @@ fn take_head<S>(c: &mut Client<S>, st: &State, skip: usize, len: usize) -> Next 
             st.stats.rejected_framing.fetch_add(1, Relaxed);
             tracing::info!(violation = ?v, "refused an ambiguous request head");
             Next::Refuse(StatusCode::BAD_REQUEST)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    proptest::proptest! {
+        /// The fuzz target's invariants hold on arbitrary and HTTP-shaped input.
+        #[test]
+        fn parsers_survive_any_input(
+            noise in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+            pieces in proptest::collection::vec(proptest::sample::select(vec![
+                &b"GET / HTTP/1.1\r\n"[..], b"HTTP/1.1 200 OK\r\n", b"Host: a\r\n",
+                b"Content-Length: 3\r\n", b"Transfer-Encoding: chunked\r\n",
+                b"Connection: close, x\r\n", b"\r\n", b"\n", b":", b"\x00",
+            ]), 0..12),
+        ) {
+            super::fuzz(&noise);
+            super::fuzz(&pieces.concat());
         }
     }
 }

@@ -1,0 +1,199 @@
+//! The HTTP/1 engine's own behaviour: connection reuse, HTTP/1.0 clients, servers that
+//! close idle connections or answer before reading a body, `CONNECT`.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::*;
+use switchyard_testkit::backends;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A bare backend: for each connection, read one request head, write `answer`, close.
+async fn one_shot_backend(answer: &'static [u8]) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let _ = s.write_all(answer).await;
+                // Dropped: closed without having said `Connection: close`.
+            });
+        }
+    });
+    addr
+}
+
+/// Read one response with a `content-length` body from `s`.
+async fn read_response(s: &mut TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse().unwrap());
+            if buf.len() >= end + 4 + len {
+                return String::from_utf8_lossy(&buf[..end + 4 + len]).into_owned();
+            }
+        }
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut chunk))
+            .await
+            .expect("response in time")
+            .unwrap();
+        assert!(n > 0, "closed early: {:?}", String::from_utf8_lossy(&buf));
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[tokio::test]
+async fn keep_alive_requests_reuse_one_server_connection() {
+    let be = backends::echo().await;
+    let h = start(
+        listener(Some("app"), vec![]),
+        vec![pool("app", "round_robin", &[("a", be.addr)])],
+    )
+    .await;
+    let c = client();
+    for i in 0..20 {
+        let res = c.get(h.url(&format!("/n/{i}"))).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        res.bytes().await.unwrap();
+    }
+    assert_eq!(be.requests(), 20);
+    assert_eq!(
+        be.connections(),
+        1,
+        "sequential requests share a connection"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn http_10_clients_get_unchunked_answers_and_keep_alive_only_when_asked() {
+    let be = backends::echo().await;
+    let h = start(
+        listener(Some("app"), vec![]),
+        vec![pool("app", "round_robin", &[("a", be.addr)])],
+    )
+    .await;
+    // A streamed body to an HTTP/1.0 client: no chunks, ended by closing.
+    let reply = raw(h.addr, b"GET /bytes/5 HTTP/1.0\r\nHost: a\r\n\r\n").await;
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(!reply.to_ascii_lowercase().contains("chunked"), "{reply}");
+    assert!(reply.ends_with("\0\0\0\0\0"), "{reply:?}");
+
+    // Two keep-alive requests on one connection, then one that closes it.
+    let mut s = TcpStream::connect(h.addr).await.unwrap();
+    for _ in 0..2 {
+        s.write_all(b"GET /status/204 HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n\r\n")
+            .await
+            .unwrap();
+        let r = read_response(&mut s).await;
+        assert!(r.starts_with("HTTP/1.1 204"), "{r}");
+        assert!(
+            r.to_ascii_lowercase().contains("connection: keep-alive"),
+            "{r}"
+        );
+    }
+    s.write_all(b"GET /status/204 HTTP/1.0\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut rest))
+        .await
+        .expect("closed after an HTTP/1.0 request without keep-alive")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&rest).starts_with("HTTP/1.1 204"));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_server_that_closes_after_each_answer_costs_no_failed_request() {
+    let addr = one_shot_backend(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await;
+    let h = start(
+        listener(Some("app"), vec![]),
+        vec![pool("app", "round_robin", &[("a", addr)])],
+    )
+    .await;
+    let c = client();
+    for _ in 0..10 {
+        let res = c.get(h.url("/")).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.text().await.unwrap(), "ok");
+        // Let the server's close reach the pooled connection (or not: either way works).
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let s = h.shared.stats.snapshot();
+    assert_eq!(s.bad_gateway, 0, "{s:?}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn an_answer_before_the_body_is_relayed_and_the_connection_closed() {
+    let addr = one_shot_backend(
+        b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbig!",
+    )
+    .await;
+    let h = start(
+        listener(Some("app"), vec![]),
+        vec![pool("app", "round_robin", &[("a", addr)])],
+    )
+    .await;
+    let mut s = TcpStream::connect(h.addr).await.unwrap();
+    s.write_all(b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 10000000\r\n\r\nfirst bytes")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+        .await
+        .expect("answered and closed without waiting for the body")
+        .unwrap();
+    let reply = String::from_utf8_lossy(&out);
+    assert!(reply.starts_with("HTTP/1.1 413"), "{reply}");
+    assert!(
+        reply.to_ascii_lowercase().contains("connection: close"),
+        "{reply}"
+    );
+    assert!(reply.ends_with("big!"), "{reply}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn connect_is_refused_and_a_response_too_large_is_a_bad_gateway() {
+    let huge: &'static [u8] = Box::leak(
+        format!(
+            "HTTP/1.1 200 OK\r\nX-Big: {}\r\nContent-Length: 0\r\n\r\n",
+            "a".repeat(70 * 1024)
+        )
+        .into_bytes()
+        .into_boxed_slice(),
+    );
+    let addr = one_shot_backend(huge).await;
+    let h = start(
+        listener(Some("app"), vec![]),
+        vec![pool("app", "round_robin", &[("a", addr)])],
+    )
+    .await;
+    let reply = raw(
+        h.addr,
+        b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com\r\n\r\n",
+    )
+    .await;
+    assert!(reply.starts_with("HTTP/1.1 405"), "{reply}");
+    let res = client().get(h.url("/")).send().await.unwrap();
+    assert_eq!(res.status(), 502);
+    h.stop().await;
+}
