@@ -33,6 +33,7 @@ pub async fn serve_tcp(
     cancel: CancellationToken,
 ) {
     let tracker = TaskTracker::new();
+    let nodelay_inherited = nodelay_for_accepted(&listener);
     loop {
         let accepted = tokio::select! {
             _ = cancel.cancelled() => break,
@@ -63,6 +64,9 @@ pub async fn serve_tcp(
         // No span per connection: the few events a connection logs name their listener
         // and client themselves, so a connection that logs nothing costs no span.
         tracker.spawn(async move {
+            if !nodelay_inherited {
+                let _ = sock.set_nodelay(true);
+            }
             handle(sock, peer, &st).await;
             ListenerStats::dec(&stats.connections_active);
         });
@@ -75,7 +79,6 @@ pub async fn serve_tcp(
 
 /// One connection, start to end.
 async fn handle(client: TcpStream, peer: SocketAddr, st: &State) {
-    let _ = client.set_nodelay(true);
     let (accept_proxy, send_proxy, want_sni) = match st.mode {
         Mode::Tcp {
             accept_proxy,
@@ -159,7 +162,7 @@ async fn forward(
         picked.name(),
         picked.address(),
     );
-    let entry = guard.entry().clone();
+    let entry = guard.entry();
     let stats = &st.stats;
     debug!(listener = %st.name, client = %source, pool = %route.name, server = %picked.name(), "connected");
     let (first, from_client) = first;
@@ -204,7 +207,6 @@ async fn forward(
         // behind on the proxy for a connection that was aborted.
         abort_on_close(if failed { &client } else { &server });
     }
-    let info = entry.info();
     let success = match &end {
         End::Done => true,
         End::Idle => {
@@ -221,13 +223,23 @@ async fn forward(
     debug!(
         listener = %st.name,
         client = %source,
-        server = %info.server,
-        bytes_in = info.bytes_in,
-        bytes_out = info.bytes_out,
+        server = %picked.name(),
+        bytes_in = entry.bytes_in.load(Ordering::Relaxed),
+        bytes_out = entry.bytes_out.load(Ordering::Relaxed),
         ended = ?end,
         "connection closed"
     );
     picked.finish(success, latency, clock::now());
+}
+
+/// Sets `TCP_NODELAY` on the listening socket, which Linux copies to every accepted socket
+/// (one system call per listener instead of one per connection). `false`: not done, set it
+/// on each accepted socket.
+fn nodelay_for_accepted(listener: &TcpListener) -> bool {
+    cfg!(target_os = "linux")
+        && socket2::SockRef::from(listener)
+            .set_tcp_nodelay(true)
+            .is_ok()
 }
 
 /// Makes the coming close of `sock` send a reset instead of a FIN (`SO_LINGER` 0).
@@ -272,6 +284,19 @@ impl DrainWatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn accepted_sockets_have_nodelay_with_or_without_inheriting_it() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let inherited = nodelay_for_accepted(&listener);
+        assert_eq!(inherited, cfg!(target_os = "linux"));
+        let _client = TcpStream::connect(addr).await.unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        if inherited {
+            assert!(accepted.nodelay().unwrap(), "the kernel copied TCP_NODELAY");
+        }
+    }
 
     const S: u64 = 1_000_000_000;
 
