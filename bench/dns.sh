@@ -24,8 +24,9 @@
 # microseconds per completed query from the server's utime+stime in /proc/PID/stat (user
 # and kernel time, all threads), and how much of one core the server used (in the
 # equal-budget runs, close to the budget shows the server was the bottleneck). Prints
-# every run, then the medians and the switchyard/gdnsd ratios per condition. Not part of
-# CI: the numbers depend on the machine.
+# every run (with the 1-minute load average, to spot runs disturbed by other work), then
+# the medians and the switchyard/gdnsd ratios per condition. Not part of CI: the numbers
+# depend on the machine.
 set -euo pipefail
 
 ROUNDS=${1:-5}
@@ -144,7 +145,7 @@ for r in $(seq "$ROUNDS"); do
   for cond in $CONDITIONS; do
     for name in $order; do
       res=$(run "$name" "$cond")
-      printf "round %d %-13s %-10s qps cpu_us/query lost %%core = %s\n" "$r" "$cond" "$name" "$res"
+      printf "round %d %-13s %-10s qps cpu_us/query lost %%core = %s  (load %s)\n" "$r" "$cond" "$name" "$res" "$(cut -d' ' -f1 /proc/loadavg)"
       echo "$res" >>"$WORK/$cond.$name"
     done
   done
