@@ -248,9 +248,8 @@ impl Backends {
 
     /// An idle HTTP/1.1 connection to `addr` for the HTTP/1 engine, if one is still
     /// open and younger than the idle timeout.
-    pub fn checkout_raw(&self, addr: SocketAddr) -> Option<Conn> {
+    pub fn checkout_raw(&self, addr: SocketAddr, now: Nanos) -> Option<Conn> {
         let slot = self.slots.get(&(addr, Proto::Http1))?;
-        let now = clock::now();
         let max_age = self.idle_timeout.as_nanos() as u64;
         let mut raw = slot.raw.lock().ok()?;
         while let Some((t, mut c)) = raw.pop() {
@@ -266,14 +265,14 @@ impl Backends {
         self.connect(addr, Proto::Http1).await
     }
 
-    /// Keep `conn` for reuse (dropped when the server's stack is full).
-    pub fn put_raw(&self, addr: SocketAddr, conn: Conn) {
+    /// Keep `conn` for reuse from `now` (dropped when the server's stack is full).
+    pub fn put_raw(&self, addr: SocketAddr, conn: Conn, now: Nanos) {
         let Some(slot) = self.slots.get(&(addr, Proto::Http1)) else {
             return;
         };
         if let Ok(mut raw) = slot.raw.lock() {
             if raw.len() < MAX_IDLE {
-                raw.push((clock::now(), conn));
+                raw.push((now, conn));
             }
         }
     }

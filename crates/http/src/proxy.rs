@@ -22,7 +22,9 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
-use switchyard_balance::{clock, hash_addr, hash_bytes, hash_ip, PickRequest, Picked, ServerId};
+use switchyard_balance::{
+    clock, hash_addr, hash_bytes, hash_ip, Nanos, PickRequest, Picked, ServerId,
+};
 use switchyard_config as config;
 
 use crate::access_log::Entry;
@@ -243,17 +245,13 @@ pub(crate) fn decide<'s>(
 }
 
 /// The next server to try: the sticky one first, never one already tried.
-pub(crate) fn pick(plan: &Plan<'_>, tried: &[ServerId]) -> Option<Picked> {
+pub(crate) fn pick(plan: &Plan<'_>, tried: &[ServerId], now: Nanos) -> Option<Picked> {
     let pick = PickRequest {
         hash: plan.hash,
         sticky: if tried.is_empty() { plan.sticky } else { None },
         exclude: tried,
     };
-    RNG.with(|rng| {
-        plan.target
-            .pool
-            .pick(&pick, &mut *rng.borrow_mut(), clock::now())
-    })
+    RNG.with(|rng| plan.target.pool.pick(&pick, &mut *rng.borrow_mut(), now))
 }
 
 /// The body of a 502 / 503 / 504 / 400 answered for a failed exchange.
@@ -369,7 +367,7 @@ async fn send_with_retries(
             (None, Some(r)) if idempotent => r.request(),
             (None, _) => return Err(StatusCode::BAD_GATEWAY),
         };
-        let Some(picked) = pick(plan, &tried[..attempt]) else {
+        let Some(picked) = pick(plan, &tried[..attempt], clock::now()) else {
             tracing::warn!(pool = %target.name, "no server up");
             return Err(if attempt == 0 {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -455,7 +453,21 @@ fn request_hash(
             .and_then(|q| parse::query_value(q, n))
             .map(|v| hash_bytes(v.as_bytes())),
         config::HashKey::Path => Some(hash_bytes(uri.path().as_bytes())),
-        config::HashKey::Host => host.map(|h| hash_bytes(h.to_ascii_lowercase().as_bytes())),
+        config::HashKey::Host => host.map(hash_host),
+    }
+}
+
+/// Hash a host name case-insensitively (lowercased on the stack: DNS names are at most
+/// 253 bytes; anything longer is lowercased in a heap copy).
+fn hash_host(host: &str) -> u64 {
+    let mut buf = [0u8; 256];
+    match buf.get_mut(..host.len()) {
+        Some(dst) => {
+            dst.copy_from_slice(host.as_bytes());
+            dst.make_ascii_lowercase();
+            hash_bytes(dst)
+        }
+        None => hash_bytes(host.to_ascii_lowercase().as_bytes()),
     }
 }
 
@@ -624,6 +636,17 @@ impl Replay {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_hashes_ignore_case_at_any_length() {
+        assert_eq!(hash_host("Api.Example.COM"), hash_host("api.example.com"));
+        let long = "A".repeat(300);
+        assert_eq!(
+            hash_host(&long),
+            hash_bytes(long.to_ascii_lowercase().as_bytes())
+        );
+        assert_ne!(hash_host("a.test"), hash_host("b.test"));
+    }
 
     #[test]
     fn strip_prefix_keeps_a_leading_slash_and_the_query() {

@@ -197,3 +197,24 @@ async fn connect_is_refused_and_a_response_too_large_is_a_bad_gateway() {
     assert_eq!(res.status(), 502);
     h.stop().await;
 }
+
+#[tokio::test]
+async fn an_exchange_longer_than_the_idle_timeout_keeps_the_connection() {
+    let be = backends::slow("s", Duration::from_millis(600)).await;
+    let mut l = listener(Some("app"), vec![]);
+    l.timeouts.idle = Duration::from_millis(300);
+    let h = start(l, vec![pool("app", "round_robin", &[("s", be.addr)])]).await;
+    let mut s = TcpStream::connect(h.addr).await.unwrap();
+    for i in 0..2 {
+        s.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            .await
+            .unwrap();
+        let r = read_response(&mut s).await;
+        assert!(r.starts_with("HTTP/1.1 200"), "request {i}: {r}");
+    }
+    // And an idle connection is still closed after the idle timeout.
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(3), s.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "closed once idle");
+    h.stop().await;
+}

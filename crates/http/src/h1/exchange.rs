@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use http::{HeaderValue, Method, StatusCode};
-use switchyard_balance::{clock, Picked, ServerId};
+use switchyard_balance::{clock, Nanos, Picked, ServerId};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::head::{self, ClientHead, HeadError, ResponseFraming, ResponseHead};
@@ -44,6 +44,8 @@ struct Exchange<'a> {
     informational: bool,
     log: Option<Box<Entry>>,
     bytes_in: u64,
+    /// When the request's last bytes arrived (the clock for picks and the idle pool).
+    arrived: Nanos,
     /// Part of the request body is still unread on the client connection.
     body_pending: bool,
 }
@@ -147,6 +149,7 @@ where
         informational: parts.version == http::Version::HTTP_11,
         log,
         bytes_in: 0,
+        arrived: c.last,
         body_pending: false,
     };
     if body == BodyKind::Chunked {
@@ -184,7 +187,11 @@ impl Exchange<'_> {
             let Some(picked) = self.pick(&mut tried, attempt) else {
                 return self.no_server(&mut c.io, attempt).await;
             };
-            let t0 = Instant::now();
+            let t0 = if attempt == 0 {
+                self.start
+            } else {
+                Instant::now()
+            };
             let set_cookie = self.plan.set_cookie(picked.id());
             let work = async {
                 let mut conn = self.connect(picked.address()).await?;
@@ -196,7 +203,7 @@ impl Exchange<'_> {
                     .await?;
                 Ok((conn, a))
             };
-            let due = tokio::time::Instant::now() + self.st.timeouts.backend;
+            let due = tokio::time::Instant::from_std(t0) + self.st.timeouts.backend;
             match c.timer.within(due, work).await.ok_or(()) {
                 Ok(Ok((mut conn, answer))) => {
                     if answer.head.status == StatusCode::SWITCHING_PROTOCOLS {
@@ -207,9 +214,9 @@ impl Exchange<'_> {
                     let (result, reusable) =
                         relay_body(&mut conn, &mut c.io, &mut bbuf, answer.out, &answer.head).await;
                     let ok = result.is_ok();
-                    self.finish(picked, answer.head.status, answer.ttfb, result);
+                    let now = self.finish(picked, answer.head.status, answer.ttfb, result);
                     if ok && reusable {
-                        self.st.backends.put_raw(addr, conn);
+                        self.st.backends.put_raw(addr, conn, now);
                     }
                     return ok && !close;
                 }
@@ -346,9 +353,9 @@ impl Exchange<'_> {
             }
             _ => false,
         };
-        self.finish(picked, answer.head.status, answer.ttfb, result);
+        let now = self.finish(picked, answer.head.status, answer.ttfb, result);
         if ok && reusable && whole {
-            self.st.backends.put_raw(addr, br.unsplit(bw));
+            self.st.backends.put_raw(addr, br.unsplit(bw), now);
         }
         ok && whole && !answer.close
     }
@@ -455,7 +462,7 @@ impl Exchange<'_> {
     }
 
     fn pick(&self, tried: &mut [ServerId; MAX_ATTEMPTS], attempt: usize) -> Option<Picked> {
-        let picked = proxy::pick(&self.plan, &tried[..attempt])?;
+        let picked = proxy::pick(&self.plan, &tried[..attempt], self.arrived)?;
         if attempt > 0 {
             self.st.stats.retries.fetch_add(1, Relaxed);
         }
@@ -464,7 +471,7 @@ impl Exchange<'_> {
     }
 
     async fn connect(&self, addr: std::net::SocketAddr) -> Result<Conn, Miss> {
-        match self.st.backends.checkout_raw(addr) {
+        match self.st.backends.checkout_raw(addr, self.arrived) {
             Some(c) => Ok(c),
             None => self
                 .st
@@ -539,13 +546,14 @@ impl Exchange<'_> {
     }
 
     /// Count the answer, report the outcome to the balancer, write the access log.
+    /// Returns the time it used.
     fn finish(
         &mut self,
         picked: Picked,
         status: StatusCode,
         ttfb: Duration,
         result: Result<u64, RelayError>,
-    ) {
+    ) -> Nanos {
         let st = self.st;
         st.stats.count_status(status.as_u16());
         let bytes_out = match result {
@@ -566,7 +574,9 @@ impl Exchange<'_> {
             st.log.log(*e);
         }
         let success = result.is_ok() && !status.is_server_error();
-        picked.finish(success, ttfb, clock::now());
+        let now = clock::now();
+        picked.finish(success, ttfb, now);
+        now
     }
 }
 

@@ -116,6 +116,8 @@ where
                 if !exchange::run(&st, &mut c, head, shutdown.is_cancelled()).await {
                     break;
                 }
+                // Idle time counts from the end of the exchange, however long it took.
+                c.last = clock::now();
             }
             Next::Closed => break,
             Next::H2 => return Handoff::H2(c.io, c.buf.freeze()),
