@@ -122,7 +122,7 @@ where
     }
     let keep = head::client_keeps_alive(&parts) && !closing;
     let body = head.info.body;
-    let idempotent = is_idempotent(&parts.method);
+    let idempotent = proxy::is_idempotent(&parts.method);
     let mut log = None;
     let plan = match proxy::decide(st, c.peer, &mut parts, &mut log) {
         Decision::Local {
@@ -737,11 +737,4 @@ async fn write_local<W: AsyncWrite + Unpin>(
     let mut out = Vec::with_capacity(256 + text.len());
     head::local(status, text, location, close, head_request, &mut out);
     w.write_all(&out).await.is_ok()
-}
-
-fn is_idempotent(m: &Method) -> bool {
-    matches!(
-        *m,
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
-    )
 }
