@@ -3,7 +3,7 @@
 # switchyard (splice and userspace copy) and through HAProxy `mode tcp`.
 #
 #   apt-get install -y haproxy iperf3
-#   cargo build --release -p switchyard -p switchyard-l4 --example l4_bench
+#   cargo build --release -p switchyard && cargo build --release -p switchyard-l4 --example l4_bench
 #   bench/l4.sh [ROUNDS] [SECONDS] [CONCURRENCY]      # defaults 3 5 32
 #
 # The product is measured: `switchyard run` with `global.workers = 1` (one thread, like one
@@ -35,7 +35,7 @@ for tool in iperf3 haproxy taskset python3; do
 done
 [ "$(nproc)" -ge 2 ] || { echo "l4.sh: needs 2 cores" >&2; exit 2; }
 for bin in "$SY_BIN" "$BENCH_BIN"; do
-    [ -x "$bin" ] || { echo "l4.sh: $bin missing; build first: cargo build --release -p switchyard -p switchyard-l4 --example l4_bench" >&2; exit 2; }
+    [ -x "$bin" ] || { echo "l4.sh: $bin missing; build first: cargo build --release -p switchyard && cargo build --release -p switchyard-l4 --example l4_bench" >&2; exit 2; }
 done
 
 WORK=$(mktemp -d)
