@@ -97,10 +97,33 @@ impl<S> Guarded<S> {
 }
 
 impl<S> Guarded<S> {
-    /// Deliver `bytes` (already read from the stream) before anything else.
+    /// Bytes already read from the stream, delivered first (through the framing check,
+    /// when there is one).
     pub fn with_prefix(mut self, bytes: &[u8]) -> Self {
-        self.pending.extend_from_slice(bytes);
+        let Some(framer) = &mut self.framer else {
+            self.pending.extend_from_slice(bytes);
+            return self;
+        };
+        let verdict = framer.feed(bytes, &mut self.pending);
+        self.act_on(verdict);
         self
+    }
+
+    /// Count and log a refusal, and end the stream as it requires.
+    fn act_on(&mut self, verdict: Fed) {
+        match verdict {
+            Fed::Ok => {}
+            Fed::Refused(v) => {
+                self.stats.rejected_framing.fetch_add(1, Relaxed);
+                tracing::info!(violation = ?v, "refused an ambiguous request head");
+                self.end = End::Eof;
+            }
+            Fed::Broken(v) => {
+                self.stats.rejected_framing.fetch_add(1, Relaxed);
+                tracing::info!(violation = ?v, "refused a malformed request body");
+                self.end = End::Error;
+            }
+        }
     }
 }
 
@@ -161,19 +184,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
             } else if waiting == NO_HEAD {
                 this.activity.head_since.store(clock::now(), Relaxed);
             }
-            match verdict {
-                Fed::Ok => {}
-                Fed::Refused(v) => {
-                    this.stats.rejected_framing.fetch_add(1, Relaxed);
-                    tracing::info!(violation = ?v, "refused an ambiguous request head");
-                    this.end = End::Eof;
-                }
-                Fed::Broken(v) => {
-                    this.stats.rejected_framing.fetch_add(1, Relaxed);
-                    tracing::info!(violation = ?v, "refused a malformed request body");
-                    this.end = End::Error;
-                }
-            }
+            this.act_on(verdict);
         }
     }
 }

@@ -38,6 +38,7 @@ use crate::guard::{Activity, Guarded, NO_HEAD};
 use crate::h1::{self, Handoff};
 use crate::proxy::{self, ConnInfo};
 use crate::state::{State, MAX_HEADER_BYTES};
+use crate::stats::ListenerStats;
 
 /// Serve `listener` until `shutdown` is cancelled and every connection has finished.
 pub async fn serve(
@@ -105,12 +106,11 @@ async fn connection(
     });
     match &current.tls {
         None if current.h1_engine => {
-            if let Handoff::H2(tcp, prefix) =
-                h1::serve(tcp, &info.client, &current, &state, &shutdown).await
-            {
-                let io = Guarded::new(tcp, None, activity, stats.clone()).with_prefix(&prefix);
-                http(io, info, &current, state, shutdown).await;
-            }
+            let io = EngineIo {
+                activity,
+                stats: stats.clone(),
+            };
+            engine(tcp, io, info, &current, state, shutdown).await;
         }
         None => {
             let io = Guarded::new(
@@ -127,7 +127,11 @@ async fn connection(
                 Ok(Ok(tls)) => {
                     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
                     if !h2 && current.h1_engine {
-                        h1::serve(tls, &info.client, &current, &state, &shutdown).await;
+                        let io = EngineIo {
+                            activity,
+                            stats: stats.clone(),
+                        };
+                        engine(tls, io, info, &current, state, shutdown).await;
                     } else {
                         let framer = (!h2).then(|| Framer::new(MAX_HEADER_BYTES));
                         let io = Guarded::new(tls, framer, activity, stats.clone());
@@ -146,6 +150,32 @@ async fn connection(
         }
     }
     stats.connections_open.fetch_sub(1, Relaxed);
+}
+
+/// What a connection handed from the HTTP/1 engine to hyper needs.
+struct EngineIo {
+    activity: Arc<Activity>,
+    stats: Arc<ListenerStats>,
+}
+
+/// Serve with the HTTP/1 engine; hand over to hyper when the engine asks.
+async fn engine<S>(
+    io: S,
+    handoff: EngineIo,
+    info: Arc<ConnInfo>,
+    current: &State,
+    state: Arc<ArcSwap<State>>,
+    shutdown: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let done = h1::serve(io, &info.client, current, &state, &shutdown).await;
+    if let Handoff::Hyper { io, prefix, http1 } = done {
+        let framer = http1.then(|| Framer::new(MAX_HEADER_BYTES));
+        let EngineIo { activity, stats } = handoff;
+        let io = Guarded::new(io, framer, activity, stats).with_prefix(&prefix);
+        http(io, info, current, state, shutdown).await;
+    }
 }
 
 async fn http<S>(

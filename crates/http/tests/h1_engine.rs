@@ -218,3 +218,34 @@ async fn an_exchange_longer_than_the_idle_timeout_keeps_the_connection() {
     assert!(closed.is_ok(), "closed once idle");
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_reload_to_an_http2_pool_hands_open_connections_to_hyper() {
+    let be = backends::echo().await;
+    let h = start(
+        listener(Some("app"), vec![]),
+        vec![pool("app", "round_robin", &[("a", be.addr)])],
+    )
+    .await;
+    let mut s = TcpStream::connect(h.addr).await.unwrap();
+    s.write_all(b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let r = read_response(&mut s).await.to_ascii_lowercase();
+    assert!(r.contains("x-echo-version: http/1.1"), "{r}");
+
+    // The same pool now speaks HTTP/2 to its server.
+    let mut config = h.config.clone();
+    config.pools[0].backend_protocol = switchyard_config::BackendProtocol::Http2;
+    let l = config.listeners[0].clone();
+    let next = switchyard_http::State::build(&l, &config, &h.pools, &h.shared).unwrap();
+    h.state.store(std::sync::Arc::new(next));
+
+    s.write_all(b"GET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let r = read_response(&mut s).await.to_ascii_lowercase();
+    assert!(r.starts_with("http/1.1 200"), "{r}");
+    assert!(r.contains("x-echo-version: http/2.0"), "{r}");
+    h.stop().await;
+}

@@ -73,8 +73,14 @@ pub(crate) struct Head {
 pub(crate) enum Handoff<S> {
     /// Served and closed.
     Done,
-    /// The client sent the HTTP/2 preface: hyper serves it, these bytes first.
-    H2(S, Bytes),
+    /// hyper serves the rest of the connection, these bytes (already read) first.
+    Hyper {
+        io: S,
+        prefix: Bytes,
+        /// Still HTTP/1 (the listener was reloaded to reach an HTTP/2 pool); else the
+        /// client sent the HTTP/2 preface.
+        http1: bool,
+    },
 }
 
 /// What waiting for the next request gave.
@@ -113,6 +119,18 @@ where
         match next_head(&mut c, current, cancelled.as_mut()).await {
             Next::Head(head) => {
                 let st = state.load();
+                if !st.h1_engine {
+                    // A reload made an HTTP/2 pool reachable: hyper serves from here on.
+                    let mut prefix = BytesMut::with_capacity(head.raw.len() + c.buf.len());
+                    prefix.extend_from_slice(&head.raw);
+                    prefix.extend_from_slice(&c.buf);
+                    let (io, prefix) = (c.io, prefix.freeze());
+                    return Handoff::Hyper {
+                        io,
+                        prefix,
+                        http1: true,
+                    };
+                }
                 if !exchange::run(&st, &mut c, head, shutdown.is_cancelled()).await {
                     break;
                 }
@@ -120,7 +138,14 @@ where
                 c.last = clock::now();
             }
             Next::Closed => break,
-            Next::H2 => return Handoff::H2(c.io, c.buf.freeze()),
+            Next::H2 => {
+                let (io, prefix) = (c.io, c.buf.freeze());
+                return Handoff::Hyper {
+                    io,
+                    prefix,
+                    http1: false,
+                };
+            }
             Next::Refuse(status) => {
                 current.stats.count_status(status.as_u16());
                 let mut out = Vec::with_capacity(256);
