@@ -12,7 +12,7 @@
 //! server and dropped after the listener's idle timeout; HTTP/2 shares one multiplexed
 //! connection per server, replaced when it closes.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -54,7 +54,8 @@ pub(crate) struct BackendTls {
 
 /// Every server's connections for one listener state.
 pub(crate) struct Backends {
-    slots: HashMap<(SocketAddr, Proto), Arc<Slot>>,
+    /// Looked up on every request: a fast hash, not SipHash (the keys are our own).
+    slots: FxHashMap<(SocketAddr, Proto), Arc<Slot>>,
     connect_timeout: Duration,
     idle_timeout: Duration,
     tls: Option<BackendTls>,

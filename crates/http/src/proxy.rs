@@ -10,6 +10,7 @@
 
 use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -43,6 +44,8 @@ const MAX_ATTEMPTS: usize = 3;
 /// What a request knows about its connection.
 pub(crate) struct ConnInfo {
     pub client: Peer,
+    /// Set once the listener stops accepting: connections close after their exchange.
+    pub closing: Arc<AtomicBool>,
     pub activity: Arc<Activity>,
 }
 

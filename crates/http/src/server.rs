@@ -17,7 +17,7 @@
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,6 +48,7 @@ pub async fn serve(
 ) -> io::Result<()> {
     let tracker = TaskTracker::new();
     tracker.spawn(reap_idle_backends(state.clone(), shutdown.clone()));
+    let closing = Arc::new(AtomicBool::new(false));
     loop {
         let current = state.load_full();
         let permit = match &current.connections {
@@ -69,9 +70,11 @@ pub async fn serve(
             _ = shutdown.cancelled() => break,
         };
         let span = tracing::debug_span!("connection", listener = %current.name(), client = %peer);
-        let work = connection(tcp, peer, current, state.clone(), shutdown.clone(), permit);
+        let stop = (shutdown.clone(), closing.clone());
+        let work = connection(tcp, peer, current, state.clone(), stop, permit);
         tracker.spawn(work.instrument(span));
     }
+    closing.store(true, Relaxed);
     tracker.close();
     tracker.wait().await;
     Ok(())
@@ -92,7 +95,7 @@ async fn connection(
     peer: SocketAddr,
     current: Arc<State>,
     state: Arc<ArcSwap<State>>,
-    shutdown: CancellationToken,
+    (shutdown, closing): (CancellationToken, Arc<AtomicBool>),
     _permit: Option<OwnedSemaphorePermit>,
 ) {
     let stats = current.stats.clone();
@@ -102,6 +105,7 @@ async fn connection(
     let activity = Arc::new(Activity::default());
     let info = Arc::new(ConnInfo {
         client: Peer::new(peer),
+        closing,
         activity: activity.clone(),
     });
     match &current.tls {
@@ -169,7 +173,7 @@ async fn engine<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let done = h1::serve(io, &info.client, current, &state, &shutdown).await;
+    let done = h1::serve(io, &info, current, &state, &shutdown).await;
     if let Handoff::Hyper { io, prefix, http1 } = done {
         let framer = http1.then(|| Framer::new(MAX_HEADER_BYTES));
         let EngineIo { activity, stats } = handoff;

@@ -35,6 +35,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use crate::forward::Peer;
 use crate::framing::{check_head, HeadInfo, HeadScan, HeadScanner};
+use crate::proxy::ConnInfo;
 use crate::state::{State, MAX_HEADER_BYTES};
 
 /// Read buffer size (per client connection and per exchange's server side).
@@ -95,7 +96,7 @@ enum Next {
 /// Serve one client connection until it closes, fails, or shutdown completes it.
 pub(crate) async fn serve<S>(
     io: S,
-    peer: &Peer,
+    conn: &ConnInfo,
     current: &State,
     state: &ArcSwap<State>,
     shutdown: &CancellationToken,
@@ -104,6 +105,8 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let period = current.timeouts.idle.min(current.timeouts.backend);
+    let peer = &conn.client;
+    let closing = || conn.closing.load(Relaxed);
     let mut c = Client {
         io,
         peer,
@@ -131,7 +134,7 @@ where
                         http1: true,
                     };
                 }
-                if !exchange::run(&st, &mut c, head, shutdown.is_cancelled()).await {
+                if !exchange::run(&st, &mut c, head, closing()).await {
                     break;
                 }
                 // Idle time counts from the end of the exchange, however long it took.
@@ -155,7 +158,7 @@ where
                 break;
             }
         }
-        if shutdown.is_cancelled() {
+        if closing() {
             break;
         }
     }
