@@ -249,3 +249,37 @@ async fn a_reload_to_an_http2_pool_hands_open_connections_to_hyper() {
     assert!(r.contains("x-echo-version: http/2.0"), "{r}");
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_local_answer_skips_a_body_already_read_and_keeps_the_connection() {
+    use switchyard_config::{Matchers, PathMatch, RouteAction};
+    let be = backends::echo().await;
+    let routes = vec![route(
+        Matchers {
+            path: Some(PathMatch::Prefix("/local".into())),
+            ..Default::default()
+        },
+        RouteAction::Respond {
+            status: 202,
+            body: "taken".into(),
+        },
+    )];
+    let h = start(
+        listener(Some("app"), routes),
+        vec![pool("app", "round_robin", &[("a", be.addr)])],
+    )
+    .await;
+    let mut s = TcpStream::connect(h.addr).await.unwrap();
+    s.write_all(b"POST /local HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloGET /after HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let r = read_response(&mut s).await;
+    assert!(r.starts_with("HTTP/1.1 202") && r.ends_with("taken"), "{r}");
+    assert!(!r.to_ascii_lowercase().contains("connection: close"), "{r}");
+    let r = read_response(&mut s).await.to_ascii_lowercase();
+    assert!(
+        r.contains("x-echo-uri: /after"),
+        "the body was not read as a request: {r}"
+    );
+    h.stop().await;
+}

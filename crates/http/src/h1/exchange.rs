@@ -130,8 +130,15 @@ where
             body: text,
             location,
         } => {
-            // A body nobody reads cannot stay on the connection.
-            let keep = keep && body == BodyKind::Length(0);
+            // A body already read is skipped; one still arriving ends the connection.
+            let keep = keep
+                && match body {
+                    BodyKind::Length(n) if c.buf.len() as u64 >= n => {
+                        c.buf.advance(n as usize);
+                        true
+                    }
+                    _ => false,
+                };
             let w = &mut c.io;
             let l = location.as_ref();
             let ok = write_local(w, st, log, start, status, &text, l, !keep, head_request).await;
