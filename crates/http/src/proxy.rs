@@ -537,13 +537,7 @@ fn local(
     status: StatusCode,
     body: Bytes,
 ) -> Response<ResponseBody> {
-    if let Some(mut e) = log {
-        e.status = status.as_u16();
-        e.bytes_out = body.len() as u64;
-        e.ttfb = start.elapsed();
-        e.total = e.ttfb;
-        state.log.log(*e);
-    }
+    log_local(state, log, start, status, body.len() as u64);
     let mut res = Response::new(ResponseBody::full(body));
     *res.status_mut() = status;
     res.headers_mut().insert(
@@ -551,6 +545,23 @@ fn local(
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     res
+}
+
+/// Finish and write the access log entry of an answer made by the proxy itself.
+pub(crate) fn log_local(
+    state: &State,
+    log: Option<Box<Entry>>,
+    start: Instant,
+    status: StatusCode,
+    bytes_out: u64,
+) {
+    if let Some(mut e) = log {
+        e.status = status.as_u16();
+        e.bytes_out = bytes_out;
+        e.ttfb = start.elapsed();
+        e.total = e.ttfb;
+        state.log.log(*e);
+    }
 }
 
 /// The access log entry, before the answer is known.

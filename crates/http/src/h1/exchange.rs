@@ -734,13 +734,7 @@ async fn write_local<W: AsyncWrite + Unpin>(
     head_request: bool,
 ) -> bool {
     st.stats.count_status(status.as_u16());
-    if let Some(mut e) = log {
-        e.status = status.as_u16();
-        e.bytes_out = text.len() as u64;
-        e.ttfb = start.elapsed();
-        e.total = e.ttfb;
-        st.log.log(*e);
-    }
+    proxy::log_local(st, log, start, status, text.len() as u64);
     let mut out = Vec::with_capacity(256 + text.len());
     head::local(status, text, location, close, head_request, &mut out);
     w.write_all(&out).await.is_ok()
