@@ -16,7 +16,7 @@ use switchyard_balance::{clock, Nanos, Picked, ServerId};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::head::{self, ClientHead, HeadError, ResponseFraming, ResponseHead};
-use super::{Client, Head};
+use super::{Client, Head, LentBuf};
 use crate::access_log::Entry;
 use crate::backend::{Conn, Failure};
 use crate::framing::{BodyKind, BodyTracker, Violation};
@@ -189,7 +189,7 @@ impl Exchange<'_> {
     {
         let replayable = idempotent && !self.plan.upgrade;
         let mut tried = [ServerId::from_u64(0); MAX_ATTEMPTS];
-        let mut bbuf = BytesMut::new();
+        let mut bbuf = LentBuf::take();
         for attempt in 0..MAX_ATTEMPTS {
             let Some(picked) = self.pick(&mut tried, attempt) else {
                 return self.no_server(&mut c.io, attempt).await;
@@ -302,7 +302,7 @@ impl Exchange<'_> {
             &mut cr, &mut c.buf, &mut bw, tracker, &stats, &body_done,
         ));
         let mut uploaded: Option<Result<u64, UploadError>> = None;
-        let mut bbuf = BytesMut::new();
+        let mut bbuf = LentBuf::take();
         let set_cookie = self.plan.set_cookie(picked.id());
         let event = {
             let answer =
@@ -374,7 +374,7 @@ impl Exchange<'_> {
         picked: Picked,
         mut conn: Conn,
         answer: Answer,
-        bbuf: BytesMut,
+        bbuf: LentBuf,
     ) -> bool
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,

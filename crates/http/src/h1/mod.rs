@@ -257,6 +257,55 @@ impl Timer {
     }
 }
 
+/// A read buffer for a server's answer, lent from a per-thread pool for one exchange:
+/// no allocation per request, and no buffer held by idle keep-alive connections.
+pub(crate) struct LentBuf(BytesMut);
+
+/// Buffers kept per thread, and the largest kept (bigger ones were grown by large
+/// bodies and are freed).
+const POOLED_BUFS: usize = 256;
+const POOLED_CAPACITY: usize = 128 * 1024;
+
+thread_local! {
+    static BUFS: std::cell::RefCell<Vec<BytesMut>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl LentBuf {
+    pub fn take() -> Self {
+        let b = BUFS.with(|p| p.borrow_mut().pop()).unwrap_or_default();
+        LentBuf(b)
+    }
+}
+
+impl std::ops::Deref for LentBuf {
+    type Target = BytesMut;
+    fn deref(&self) -> &BytesMut {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for LentBuf {
+    fn deref_mut(&mut self) -> &mut BytesMut {
+        &mut self.0
+    }
+}
+
+impl Drop for LentBuf {
+    fn drop(&mut self) {
+        let mut b = std::mem::take(&mut self.0);
+        if b.capacity() == 0 || b.capacity() > POOLED_CAPACITY {
+            return;
+        }
+        b.clear();
+        BUFS.with(|p| {
+            let mut p = p.borrow_mut();
+            if p.len() < POOLED_BUFS {
+                p.push(b);
+            }
+        });
+    }
+}
+
 /// Run the engine's parsers over arbitrary bytes, as a request stream and as a server's
 /// answer (the `http_h1` fuzz target); panics only on a broken invariant.
 pub fn fuzz(data: &[u8]) {
