@@ -308,15 +308,6 @@ impl BodyTracker {
         self.state == BodyState::Done
     }
 
-    /// Bytes of a length-delimited body still expected (`None` when chunked).
-    pub fn remaining_length(&self) -> Option<u64> {
-        match self.state {
-            BodyState::Length(n) => Some(n),
-            BodyState::Done => Some(0),
-            _ => None,
-        }
-    }
-
     /// Take body bytes from `input`, appending the valid ones to `out`.
     pub fn advance(&mut self, input: &[u8], out: &mut Vec<u8>) -> Progress {
         let mut i = 0;
@@ -788,7 +779,7 @@ mod tests {
         let mut t = BodyTracker::new(BodyKind::Length(3), 1024);
         let p = t.advance(b"abcdef", &mut Vec::new());
         assert_eq!((p.consumed, p.data, p.done), (3, 3, true));
-        assert_eq!(t.remaining_length(), Some(0));
+        assert!(t.is_done());
         let mut t = BodyTracker::new(BodyKind::Chunked, 1024);
         let p = t.advance(b"2\r\nabX", &mut Vec::new());
         assert_eq!((p.consumed, p.violation), (5, Some(Violation::BadChunkEnd)));

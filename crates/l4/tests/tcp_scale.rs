@@ -17,7 +17,7 @@ use common::*;
 use switchyard_balance::Algorithm;
 use switchyard_l4::ConnTable;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 const CONNS: usize = 10_000;
 /// Connections opened at once: below the listen backlog, so no handshake is lost to a
@@ -171,19 +171,7 @@ async fn scale_child() {
     });
     if let Some(name) = role.strip_prefix("backend:") {
         let name: &'static str = Box::leak(name.to_string().into_boxed_str());
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        say(&l.local_addr().unwrap().to_string());
-        tokio::spawn(async move {
-            while let Ok((mut s, _)) = l.accept().await {
-                tokio::spawn(async move {
-                    if s.write_all(name.as_bytes()).await.is_err() {
-                        return;
-                    }
-                    let (mut r, mut w) = s.split();
-                    let _ = tokio::io::copy(&mut r, &mut w).await;
-                });
-            }
-        });
+        say(&named_echo(name).await.to_string());
         let _ = stdin_closed.await;
     } else if let Some(rest) = role.strip_prefix("client:") {
         let (addr, count) = rest.rsplit_once(':').unwrap();
