@@ -83,9 +83,10 @@ enum UploadError {
 
 /// What ended the wait for a streamed request's answer.
 enum Event {
-    Upload(Result<u64, UploadError>),
     Answer(Result<Answer, Miss>),
     TimedOut,
+    /// The client's body failed (framing, or the client went away).
+    ClientBody(UploadError),
 }
 
 /// Which side failed while relaying a response body.
@@ -309,15 +310,16 @@ impl Exchange<'_> {
                 self.read_answer(&mut br, &mut bbuf, &mut cw, set_cookie, Some(&body_done));
             tokio::pin!(answer);
             loop {
-                let ev = tokio::select! {
-                    r = &mut upload, if uploaded.is_none() => Event::Upload(r),
-                    a = &mut answer => Event::Answer(a),
-                    _ = tokio::time::sleep_until(deadline) => Event::TimedOut,
-                };
-                match ev {
-                    // The server may still answer after it stopped reading.
-                    Event::Upload(r @ (Ok(_) | Err(UploadError::Server))) => uploaded = Some(r),
-                    other => break other,
+                tokio::select! {
+                    r = &mut upload, if uploaded.is_none() => match r {
+                        Err(e @ (UploadError::Framing(_) | UploadError::ClientGone)) => {
+                            break Event::ClientBody(e)
+                        }
+                        // The server may still answer after it stopped reading.
+                        r => uploaded = Some(r),
+                    },
+                    a = &mut answer => break Event::Answer(a),
+                    _ = tokio::time::sleep_until(deadline) => break Event::TimedOut,
                 }
             }
         };
@@ -332,8 +334,7 @@ impl Exchange<'_> {
                 return self.fail(&mut cw, StatusCode::BAD_GATEWAY).await;
             }
             Event::TimedOut => return self.timed_out(&mut cw, picked, t0).await,
-            Event::Upload(Err(e)) => return self.client_body_failed(&mut cw, e).await,
-            Event::Upload(Ok(_)) => unreachable!("handled in the loop"),
+            Event::ClientBody(e) => return self.client_body_failed(&mut cw, e).await,
         };
         let (result, reusable) = {
             let relay = relay_body(&mut br, &mut cw, &mut bbuf, answer.out, &answer.head);
