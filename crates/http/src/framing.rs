@@ -550,7 +550,7 @@ fn check_fields(block: &[u8]) -> Result<Fields, Violation> {
 }
 
 /// `1*DIGIT`, at most 18 digits.
-fn parse_length(v: &[u8]) -> Option<u64> {
+pub(crate) fn parse_length(v: &[u8]) -> Option<u64> {
     if v.is_empty() || v.len() > 18 || !v.iter().all(u8::is_ascii_digit) {
         return None;
     }
@@ -579,7 +579,8 @@ fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-fn trim(v: &[u8]) -> &[u8] {
+/// Without leading and trailing spaces and tabs.
+pub(crate) fn trim(v: &[u8]) -> &[u8] {
     let v = trim_start(v);
     let end = v
         .iter()

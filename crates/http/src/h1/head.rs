@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
 
-use crate::framing::BodyKind;
+use crate::framing::{parse_length, trim, BodyKind};
 
 /// Most header fields accepted in a head (more gets `431` / `502`).
 pub(crate) const MAX_HEADERS: usize = 128;
@@ -262,7 +262,7 @@ impl<'h> Facts<'h> {
         for h in fields {
             let name = h.name.as_bytes();
             if name.eq_ignore_ascii_case(b"content-length") {
-                let n = parse_length(h.value).ok_or(HeadError::Invalid)?;
+                let n = parse_length(trim(h.value)).ok_or(HeadError::Invalid)?;
                 if f.content_length.is_some_and(|p| p != n) {
                     return Err(HeadError::Invalid);
                 }
@@ -287,23 +287,6 @@ impl<'h> Facts<'h> {
 
     fn names(&self, name: &[u8]) -> bool {
         self.named.iter().any(|n| n.eq_ignore_ascii_case(name))
-    }
-}
-
-fn parse_length(v: &[u8]) -> Option<u64> {
-    let v = trim(v);
-    if v.is_empty() || v.len() > 18 || !v.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(v).ok()?.parse().ok()
-}
-
-fn trim(v: &[u8]) -> &[u8] {
-    let start = v.iter().position(|&b| b != b' ' && b != b'\t');
-    let end = v.iter().rposition(|&b| b != b' ' && b != b'\t');
-    match (start, end) {
-        (Some(s), Some(e)) => &v[s..=e],
-        _ => &[],
     }
 }
 
