@@ -103,57 +103,129 @@ impl Peer {
     }
 }
 
-/// Add `X-Forwarded-For` (appended), `X-Forwarded-Proto`, `X-Forwarded-Host` (set) and
-/// `Forwarded` (RFC 7239, appended).
-pub(crate) fn add_forwarding(
-    headers: &mut HeaderMap,
-    peer: &Peer,
+/// The forwarding fields of one request. [`take_forwarding`] takes what earlier proxies
+/// said out of the head; this hop's fields are then written with the client appended:
+/// straight into the head by the HTTP/1 engine ([`Forwarding::write`], no header-map
+/// inserts and no allocation), or into the header map for hyper ([`Forwarding::insert`]).
+/// `X-Forwarded-For` and `Forwarded` (RFC 7239) are appended to, `X-Forwarded-Proto` and
+/// `X-Forwarded-Host` are set.
+#[derive(Debug)]
+pub(crate) struct Forwarding {
     proto: &'static str,
-    host: Option<&str>,
-) {
-    if headers.contains_key(&X_FORWARDED_FOR) {
-        let mut xff = String::with_capacity(64);
-        for v in headers.get_all(&X_FORWARDED_FOR) {
-            if let Ok(v) = v.to_str() {
-                xff.push_str(v);
-                xff.push_str(", ");
-            }
-        }
-        xff.push_str(peer.ip.to_str().unwrap_or(""));
-        set(headers, &X_FORWARDED_FOR, xff);
-    } else {
-        headers.insert(&X_FORWARDED_FOR, peer.ip.clone());
-    }
-    headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static(proto));
-    match host.and_then(|h| HeaderValue::from_str(h).ok()) {
-        Some(h) => {
-            headers.insert(&X_FORWARDED_HOST, h);
-        }
-        None => {
-            headers.remove(&X_FORWARDED_HOST);
-        }
-    }
-
-    let mut fwd = String::with_capacity(96);
-    for v in headers.get_all(header::FORWARDED) {
-        if let Ok(v) = v.to_str() {
-            fwd.push_str(v);
-            fwd.push_str(", ");
-        }
-    }
-    fwd.push_str(&peer.node);
-    fwd.push_str(";proto=");
-    fwd.push_str(proto);
-    if let Some(h) = host.filter(|h| h.bytes().all(|b| b.is_ascii_graphic() && b != b'"')) {
-        fwd.push_str(";host=\"");
-        fwd.push_str(h);
-        fwd.push('"');
-    }
-    set(headers, &header::FORWARDED, fwd);
+    /// Earlier `X-Forwarded-For` values, joined with ", ".
+    prior_for: Option<String>,
+    /// Earlier `Forwarded` values, joined with ", ".
+    prior_forwarded: Option<String>,
 }
 
-fn set(headers: &mut HeaderMap, name: &HeaderName, value: String) {
-    // Takes the string's buffer as is: no copy.
+/// Remove the forwarding fields from `headers`, keeping the appendable ones' values.
+pub(crate) fn take_forwarding(headers: &mut HeaderMap, proto: &'static str) -> Forwarding {
+    let mut fwd = Forwarding {
+        proto,
+        prior_for: None,
+        prior_forwarded: None,
+    };
+    // Most requests come straight from clients: one pass over the names finds none.
+    if !headers.keys().any(is_forwarding) {
+        return fwd;
+    }
+    fwd.prior_for = joined(headers, &X_FORWARDED_FOR);
+    fwd.prior_forwarded = joined(headers, &header::FORWARDED);
+    headers.remove(&X_FORWARDED_FOR);
+    headers.remove(&X_FORWARDED_PROTO);
+    headers.remove(&X_FORWARDED_HOST);
+    headers.remove(header::FORWARDED);
+    fwd
+}
+
+impl Forwarding {
+    /// Write the fields as header lines of an HTTP/1 head.
+    pub fn write(&self, out: &mut Vec<u8>, peer: &Peer, host: Option<&str>) {
+        out.extend_from_slice(b"x-forwarded-for: ");
+        self.for_value(out, peer);
+        out.extend_from_slice(b"\r\nx-forwarded-proto: ");
+        out.extend_from_slice(self.proto.as_bytes());
+        if let Some(h) = host.filter(|h| is_field_value(h)) {
+            out.extend_from_slice(b"\r\nx-forwarded-host: ");
+            out.extend_from_slice(h.as_bytes());
+        }
+        out.extend_from_slice(b"\r\nforwarded: ");
+        self.forwarded_value(out, peer, host);
+        out.extend_from_slice(b"\r\n");
+    }
+
+    /// Insert the fields into a header map (the hyper path).
+    pub fn insert(&self, headers: &mut HeaderMap, peer: &Peer, host: Option<&str>) {
+        if self.prior_for.is_some() {
+            let mut v = Vec::with_capacity(64);
+            self.for_value(&mut v, peer);
+            set(headers, &X_FORWARDED_FOR, v);
+        } else {
+            headers.insert(&X_FORWARDED_FOR, peer.ip.clone());
+        }
+        headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static(self.proto));
+        if let Some(h) = host.and_then(|h| HeaderValue::from_str(h).ok()) {
+            headers.insert(&X_FORWARDED_HOST, h);
+        }
+        let mut v = Vec::with_capacity(96);
+        self.forwarded_value(&mut v, peer, host);
+        set(headers, &header::FORWARDED, v);
+    }
+
+    fn for_value(&self, out: &mut Vec<u8>, peer: &Peer) {
+        if let Some(p) = &self.prior_for {
+            out.extend_from_slice(p.as_bytes());
+            out.extend_from_slice(b", ");
+        }
+        out.extend_from_slice(peer.ip.as_bytes());
+    }
+
+    fn forwarded_value(&self, out: &mut Vec<u8>, peer: &Peer, host: Option<&str>) {
+        if let Some(p) = &self.prior_forwarded {
+            out.extend_from_slice(p.as_bytes());
+            out.extend_from_slice(b", ");
+        }
+        out.extend_from_slice(peer.node.as_bytes());
+        out.extend_from_slice(b";proto=");
+        out.extend_from_slice(self.proto.as_bytes());
+        // RFC 7239 quotes the host; one that cannot be quoted plainly is left out.
+        if let Some(h) = host.filter(|h| h.bytes().all(|b| b.is_ascii_graphic() && b != b'"')) {
+            out.extend_from_slice(b";host=\"");
+            out.extend_from_slice(h.as_bytes());
+            out.push(b'"');
+        }
+    }
+}
+
+fn is_forwarding(name: &HeaderName) -> bool {
+    name == X_FORWARDED_FOR
+        || name == X_FORWARDED_PROTO
+        || name == X_FORWARDED_HOST
+        || name == header::FORWARDED
+}
+
+/// The values of `name` that are text, joined with ", "; `None` when there are none.
+fn joined(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
+    let mut out: Option<String> = None;
+    for v in headers.get_all(name).iter().filter_map(|v| v.to_str().ok()) {
+        match &mut out {
+            Some(s) => {
+                s.push_str(", ");
+                s.push_str(v);
+            }
+            None => out = Some(v.to_owned()),
+        }
+    }
+    out
+}
+
+/// Bytes a header value may hold as written by us: visible ASCII, space and tab.
+fn is_field_value(v: &str) -> bool {
+    v.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+}
+
+fn set(headers: &mut HeaderMap, name: &HeaderName, value: Vec<u8>) {
+    // Takes the buffer as is: no copy.
     if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(value)) {
         headers.insert(name.clone(), v);
     }
@@ -212,34 +284,67 @@ mod tests {
         assert!(!h.contains_key("x-a"));
     }
 
+    fn forward(h: &mut HeaderMap, peer: &str, proto: &'static str, host: Option<&str>) {
+        let peer = Peer::new(peer.parse().unwrap());
+        take_forwarding(h, proto).insert(h, &peer, host);
+    }
+
     #[test]
     fn forwarding_headers_append_and_quote_ipv6() {
         let mut h = map(&[
             ("x-forwarded-for", "203.0.113.9"),
             ("forwarded", "for=203.0.113.9"),
+            ("x-forwarded-proto", "gopher"),
         ]);
-        add_forwarding(
-            &mut h,
-            &Peer::new("[::1]:4711".parse().unwrap()),
-            "https",
-            Some("a.test"),
-        );
+        forward(&mut h, "[::1]:4711", "https", Some("a.test"));
         assert_eq!(h["x-forwarded-for"], "203.0.113.9, ::1");
         assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(h.get_all("x-forwarded-proto").iter().count(), 1);
         assert_eq!(h["x-forwarded-host"], "a.test");
         assert_eq!(
             h["forwarded"],
             "for=203.0.113.9, for=\"[::1]:4711\";proto=https;host=\"a.test\""
         );
-        let mut h = HeaderMap::new();
-        add_forwarding(
-            &mut h,
-            &Peer::new("192.0.2.1:80".parse().unwrap()),
-            "http",
-            None,
-        );
+        let mut h = map(&[("x-forwarded-host", "spoofed.test")]);
+        forward(&mut h, "192.0.2.1:80", "http", None);
         assert_eq!(h["x-forwarded-for"], "192.0.2.1");
         assert_eq!(h["forwarded"], "for=\"192.0.2.1:80\";proto=http");
         assert!(!h.contains_key("x-forwarded-host"));
+    }
+
+    #[test]
+    fn written_fields_match_the_inserted_ones() {
+        let pairs = [
+            ("x-forwarded-for", "198.51.100.7"),
+            ("x-forwarded-for", "203.0.113.9"),
+            ("forwarded", "for=198.51.100.7"),
+            ("x-forwarded-host", "old.test"),
+        ];
+        let peer = Peer::new("192.0.2.1:5000".parse().unwrap());
+        let mut inserted = map(&pairs);
+        take_forwarding(&mut inserted, "https").insert(&mut inserted, &peer, Some("a.test"));
+        let mut written = map(&pairs);
+        let mut out = Vec::new();
+        take_forwarding(&mut written, "https").write(&mut out, &peer, Some("a.test"));
+        assert!(
+            written.is_empty(),
+            "earlier fields are taken out: {written:?}"
+        );
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<(String, String)> = text
+            .lines()
+            .map(|l| {
+                let (k, v) = l.split_once(": ").unwrap();
+                (k.to_owned(), v.to_owned())
+            })
+            .collect();
+        assert_eq!(lines.len(), inserted.len());
+        for (k, v) in &lines {
+            assert_eq!(inserted[k.as_str()], v.as_str(), "{k}");
+        }
+        assert_eq!(
+            inserted["x-forwarded-for"],
+            "198.51.100.7, 203.0.113.9, 192.0.2.1"
+        );
     }
 }

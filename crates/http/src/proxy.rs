@@ -32,7 +32,7 @@ use crate::access_log::Entry;
 use crate::affinity::{self, Affinity};
 use crate::backend::{Failure, Lease, Proto, SendError};
 use crate::body::{RequestBody, ResponseBody, Tracked};
-use crate::forward::{self, Peer};
+use crate::forward::{self, Forwarding, Peer};
 use crate::guard::Activity;
 use crate::parse;
 use crate::route::{self, Action, RequestView};
@@ -106,6 +106,9 @@ pub(crate) struct Plan<'s> {
     pub hash: Option<u64>,
     /// An `Upgrade` request that is being tunnelled.
     pub upgrade: bool,
+    /// The forwarding fields the server gets, added by the engine that writes the head.
+    pub forwarding: Forwarding,
+    host: HostSrc,
 }
 
 /// Route the request, and for a forwarded one rewrite its head for the server (hop-by-hop
@@ -202,7 +205,7 @@ pub(crate) fn decide<'s>(
     for (name, value) in set {
         parts.headers.insert(name.clone(), value.clone());
     }
-    forward::add_forwarding(&mut parts.headers, peer, state.scheme, host);
+    let forwarding = forward::take_forwarding(&mut parts.headers, state.scheme);
     let pq = rewritten_path(&parts.uri, strip);
     match target.proto {
         Proto::Http1 => {
@@ -244,6 +247,8 @@ pub(crate) fn decide<'s>(
         cookie_server,
         hash,
         upgrade,
+        forwarding,
+        host: host_src,
     })
 }
 
@@ -290,6 +295,7 @@ async fn route_request(
         }
         Decision::Forward(plan) => plan,
     };
+    plan.insert_forwarding(&mut parts.headers, &conn.client);
     let client_upgrade = client_upgrade.filter(|_| plan.upgrade);
     let bodyless = body.is_end_stream();
     // Only a bodyless idempotent request may be sent again after a failure.
@@ -623,6 +629,16 @@ impl HostSrc {
 // === impl Plan ===
 
 impl Plan<'_> {
+    /// Append the forwarding fields to an HTTP/1 head being written.
+    pub(crate) fn write_forwarding(&self, out: &mut Vec<u8>, peer: &Peer) {
+        self.forwarding.write(out, peer, self.host.host());
+    }
+
+    /// Add the forwarding fields to a request's header map (the hyper path).
+    pub(crate) fn insert_forwarding(&self, headers: &mut HeaderMap, peer: &Peer) {
+        self.forwarding.insert(headers, peer, self.host.host());
+    }
+
     /// The affinity cookie to set when `server` answered and the client's cookie does not
     /// already name it.
     pub(crate) fn set_cookie(&self, server: ServerId) -> Option<&HeaderValue> {

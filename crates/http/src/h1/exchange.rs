@@ -168,7 +168,9 @@ where
             .insert(http::header::TRANSFER_ENCODING, chunked);
     }
     let mut wbuf = Vec::with_capacity(head.raw.len() + 256);
-    head::write_request(&parts, &mut wbuf);
+    head::write_request(&parts, &mut wbuf, |out| {
+        x.plan.write_forwarding(out, c.peer)
+    });
     drop((parts, head));
     match body {
         BodyKind::Length(n) if n <= INLINE_BODY && c.buf.len() as u64 >= n => {

@@ -75,7 +75,8 @@ pub(crate) fn parse_request(raw: &Bytes) -> Result<http::request::Parts, HeadErr
         Some(0) => Version::HTTP_10,
         _ => Version::HTTP_11,
     };
-    let mut headers = HeaderMap::with_capacity(req.headers.len());
+    // Room for what `decide` may add (`Host`, `Transfer-Encoding`) without growing.
+    let mut headers = HeaderMap::with_capacity(req.headers.len() + 2);
     for f in req.headers.iter() {
         let name = HeaderName::from_bytes(f.name.as_bytes()).map_err(|_| HeadError::Invalid)?;
         let value = HeaderValue::from_maybe_shared(raw.slice_ref(f.value))
@@ -90,8 +91,13 @@ pub(crate) fn parse_request(raw: &Bytes) -> Result<http::request::Parts, HeadErr
     Ok(parts)
 }
 
-/// Write the request head for the server.
-pub(crate) fn write_request(parts: &http::request::Parts, out: &mut Vec<u8>) {
+/// Write the request head for the server: the fields of `parts`, then those `more`
+/// writes (the forwarding fields), then the blank line.
+pub(crate) fn write_request(
+    parts: &http::request::Parts,
+    out: &mut Vec<u8>,
+    more: impl FnOnce(&mut Vec<u8>),
+) {
     out.extend_from_slice(parts.method.as_str().as_bytes());
     out.push(b' ');
     let pq = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
@@ -104,6 +110,7 @@ pub(crate) fn write_request(parts: &http::request::Parts, out: &mut Vec<u8>) {
     for (name, value) in &parts.headers {
         field(out, name.as_str().as_bytes(), value.as_bytes());
     }
+    more(out);
     out.extend_from_slice(b"\r\n");
 }
 
@@ -346,7 +353,7 @@ mod tests {
         assert_eq!(p.version, Version::HTTP_10);
         assert_eq!(p.headers.get_all("x-two").iter().count(), 2);
         let mut out = Vec::new();
-        write_request(&p, &mut out);
+        write_request(&p, &mut out, |_| {});
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "POST /a?b=1 HTTP/1.0\r\nhost: x\r\nx-two: 1\r\nx-two: 2\r\ncontent-length: 0\r\n\r\n"

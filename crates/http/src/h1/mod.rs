@@ -316,7 +316,7 @@ pub fn fuzz(data: &[u8]) {
         if check_head(&raw, true).is_ok() {
             if let Ok(parts) = head::parse_request(&raw) {
                 let mut out = Vec::new();
-                head::write_request(&parts, &mut out);
+                head::write_request(&parts, &mut out, |_| {});
                 assert!(out.ends_with(b"\r\n\r\n"));
             }
         }
