@@ -36,9 +36,9 @@ pub(crate) fn reconcile(
                 None
             } else {
                 Some(
-                    listeners::bind_tcp(admin.listen).map_err(|source| RuntimeError::Admin {
+                    listeners::bind_tcp(admin.listen).map_err(|error| RuntimeError::Admin {
                         addr: admin.listen,
-                        source,
+                        error,
                     })?,
                 )
             };
@@ -54,9 +54,9 @@ pub(crate) fn reconcile(
         let listener = match listener {
             Some(l) => l,
             None => {
-                listeners::bind_tcp_retry(admin.listen).map_err(|source| RuntimeError::Admin {
+                listeners::bind_tcp_retry(admin.listen).map_err(|error| RuntimeError::Admin {
                     addr: admin.listen,
-                    source,
+                    error,
                 })?
             }
         };

@@ -34,18 +34,20 @@ pub use pools::PoolRuntime;
 pub enum RuntimeError {
     #[error("pool {0}: {1}")]
     Pool(String, String),
-    #[error("listener {name}: cannot listen on {addr}: {source}")]
+    // The io error is part of the message, not a `source`: callers print this error
+    // alone (reload errors) or through anyhow's chain, which would repeat it.
+    #[error("listener {name}: cannot listen on {addr}: {error}")]
     Bind {
         name: String,
         addr: std::net::SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("listener {0}: {1}")]
     Listener(String, String),
-    #[error("admin API: cannot listen on {addr}: {source}")]
+    #[error("admin API: cannot listen on {addr}: {error}")]
     Admin {
         addr: std::net::SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{0}")]
     Config(String),

@@ -215,10 +215,10 @@ impl Bound {
 pub(crate) async fn bind_all(plan: Plan) -> Result<Bound, RuntimeError> {
     let mut sockets = Vec::new();
     for listener in plan.to_bind {
-        let bind_error = |source| RuntimeError::Bind {
+        let bind_error = |error| RuntimeError::Bind {
             name: listener.name.clone(),
             addr: listener.listen,
-            source,
+            error,
         };
         let socket = match listener.kind {
             config::ListenerKind::Udp { .. } => {
