@@ -51,8 +51,18 @@ pub struct DemoArgs {
     #[arg(long)]
     pub print_config: bool,
     /// Run a built-in client sending RATE requests per second to the HTTP listener.
-    #[arg(long, value_name = "RATE")]
+    #[arg(long, value_name = "RATE", value_parser = traffic_rate, allow_negative_numbers = true)]
     pub traffic: Option<f64>,
+}
+
+/// `--traffic RATE`: a bad rate is a usage error (exit 2), reported by clap.
+fn traffic_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 && rate <= 10_000.0 => Ok(rate),
+        _ => Err(format!(
+            "expected a rate above 0 and at most 10000 requests per second, not {text:?}"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]

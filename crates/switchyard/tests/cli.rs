@@ -117,6 +117,62 @@ fn demo_print_config_is_a_valid_configuration() {
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("[[pool]]") && text.contains("demo.test"));
+    // What the README and the file's own header say to do with it: save it, then check it
+    // (in an empty directory: the demo's embedded GeoIP database is not there).
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, &text);
+    let out = switchyard()
+        .args(["check", "-c"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn demo_with_a_bad_traffic_rate_is_a_usage_error() {
+    for rate in ["0", "-5", "abc", "20000"] {
+        let out = switchyard()
+            .args(["demo", "--traffic", rate])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "--traffic {rate}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--traffic"), "{err}");
+    }
+}
+
+#[test]
+fn run_on_a_port_in_use_says_why_once_and_exits_1() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        &format!(
+            "[[pool]]\nname = \"app\"\n[pool.health]\ncheck = \"none\"\n\
+             [[pool.server]]\nname = \"a\"\naddress = \"127.0.0.1:9\"\n\
+             [[listener]]\nname = \"web\"\nprotocol = \"http\"\nlisten = \"127.0.0.1:{port}\"\npool = \"app\"\n"
+        ),
+    );
+    let out = switchyard()
+        .args(["run", "-c"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("listener web: cannot listen on 127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert_eq!(err.matches("in use").count(), 1, "{err}");
+    drop(taken);
 }
 
 #[test]

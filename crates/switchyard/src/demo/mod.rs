@@ -21,17 +21,45 @@ pub const CONFIG: &str = include_str!("demo.toml");
 /// MaxMind's GeoLite2 City test database (made-up data, MIT licensed).
 const GEOIP_DB: &[u8] = include_bytes!("../../assets/GeoLite2-City-Test.mmdb");
 
+/// What `--print-config` prints: the demo's configuration with the geo record and the
+/// `[geoip]` section commented out. The demo writes its embedded test database beside
+/// its own copy of the file; a saved copy has none, and `switchyard check` would reject
+/// the missing database. Uncommented with a real database, it is the demo's file.
+pub fn printable_config() -> String {
+    CONFIG
+        .split("\n\n")
+        .map(|block| {
+            let note = if block.starts_with("[geoip]") {
+                "# The demo embeds a GeoIP test database; a saved file cannot. To answer the geo\n\
+                 # record above, uncomment this section and put a MaxMind City database\n\
+                 # (e.g. GeoLite2-City.mmdb) beside this file.\n"
+            } else if block.contains("policy = \"geo\"") {
+                "# A geo record needs the [geoip] database (see the end of the file).\n"
+            } else {
+                return block.to_string();
+            };
+            let mut out = note.to_string();
+            for (i, line) in block.lines().enumerate() {
+                if i > 0 {
+                    out.push('\n');
+                }
+                out.push_str("# ");
+                out.push_str(line);
+            }
+            if block.ends_with('\n') {
+                out.push('\n');
+            }
+            out
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
 /// Entry point of `switchyard demo`.
 pub fn main(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     if args.print_config {
-        print!("{CONFIG}");
+        print!("{}", printable_config());
         return Ok(ExitCode::SUCCESS);
-    }
-    if let Some(rate) = args.traffic {
-        anyhow::ensure!(
-            rate.is_finite() && rate > 0.0 && rate <= 10_000.0,
-            "--traffic takes a rate between 0 and 10000 requests per second, not {rate}"
-        );
     }
     let dir = tempfile::Builder::new()
         .prefix("switchyard-demo-")
@@ -112,5 +140,29 @@ mod tests {
                 format!("{}:{}", backend.ip, backend.port)
             );
         }
+    }
+
+    #[test]
+    fn the_printed_configuration_is_valid_on_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("switchyard.toml");
+        let printed = printable_config();
+        std::fs::write(&path, &printed).unwrap();
+        let config = switchyard_config::load(&path).unwrap_or_else(|e| panic!("{e}\n{printed}"));
+        assert!(config.geoip.is_none());
+        assert!(config.pool("demo").is_some());
+        assert_eq!(config.datacenters.len(), 3);
+        // The geo parts are there to uncomment; every other line is the demo's own.
+        assert!(printed.contains("\n# [geoip]\n") && printed.contains("\n# policy = \"geo\"\n"));
+        let uncommented: Vec<&str> = printed
+            .lines()
+            .filter(|l| !l.starts_with("# The demo embeds") && !l.starts_with("# A geo record"))
+            .filter(|l| !l.starts_with("# record above") && !l.starts_with("# (e.g. GeoLite2"))
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest) if !CONFIG.lines().any(|c| c == l) => rest,
+                _ => l,
+            })
+            .collect();
+        assert_eq!(uncommented, CONFIG.lines().collect::<Vec<_>>());
     }
 }
