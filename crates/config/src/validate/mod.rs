@@ -7,8 +7,10 @@
 use std::time::Duration;
 
 use crate::error::Ctx;
-use crate::model::{AccessLog, Admin, Config, Global, LogFormat, LogTarget};
-use crate::raw::{RawAdmin, RawConfig, RawGlobal, Str, S};
+use crate::model::{
+    AccessLog, Admin, CheckKind, Config, Global, Listener, ListenerKind, LogFormat, LogTarget, Pool,
+};
+use crate::raw::{RawAdmin, RawConfig, RawGlobal, RawPool, Str, S};
 
 mod dns;
 mod gslb;
@@ -19,6 +21,29 @@ mod route;
 mod tls;
 pub(crate) mod values;
 
+/// A pool without `[pool.health]` that only udp listeners use gets no active checks
+/// (`check = "none"`) instead of the default TCP connect check: a UDP-only server
+/// refuses TCP connections, so every server would be marked down and every datagram
+/// dropped. Passive ejection and the admin API still apply.
+fn udp_pools_default_to_no_checks(pools: &mut [Pool], raw: &[RawPool], listeners: &[Listener]) {
+    for pool in pools.iter_mut() {
+        let explicit = raw
+            .iter()
+            .any(|r| r.name.get_ref() == &pool.name && r.health.is_some());
+        let users: Vec<&Listener> = listeners
+            .iter()
+            .filter(|l| l.pools().contains(&pool.name.as_str()))
+            .collect();
+        let udp_only = !users.is_empty()
+            && users
+                .iter()
+                .all(|l| matches!(l.kind, ListenerKind::Udp { .. }));
+        if !explicit && udp_only {
+            pool.health.check = CheckKind::None;
+        }
+    }
+}
+
 /// Build the model from the raw file; errors go to `cx`.
 pub(crate) fn build(raw: &RawConfig, cx: &mut Ctx) -> Config {
     let global = raw
@@ -27,13 +52,14 @@ pub(crate) fn build(raw: &RawConfig, cx: &mut Ctx) -> Config {
         .map(|g| global(cx, g))
         .unwrap_or_default();
     let admin = raw.admin.as_ref().and_then(|a| admin(cx, a));
-    let pools = pool::pools(cx, &raw.pool);
+    let mut pools = pool::pools(cx, &raw.pool);
     let mut pool_names: Vec<String> = raw.pool.iter().map(|p| p.name.get_ref().clone()).collect();
     pool_names.dedup();
     pool_names.sort();
     pool_names.dedup();
     let refs = Refs { pools: &pool_names };
     let listeners = listener::listeners(cx, &raw.listener, &refs, &pools);
+    udp_pools_default_to_no_checks(&mut pools, &raw.pool, &listeners);
     if let (Some(a), Some(raw_admin)) = (&admin, &raw.admin) {
         listener::admin_conflicts(cx, a.listen, &raw_admin.get_ref().listen, &listeners);
     }
