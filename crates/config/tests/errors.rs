@@ -714,3 +714,17 @@ fn workers_must_be_between_1_and_1024() {
     let config = parse(POOL, "lb.toml").unwrap();
     assert_eq!(config.global.workers, None);
 }
+
+#[test]
+fn a_head_health_check_cannot_expect_a_body() {
+    let src =
+        format!("{POOL}[pool.health]\ncheck = \"http\"\nmethod = \"HEAD\"\nexpect_body = \"ok\"\n");
+    assert_eq!(
+        only(&src),
+        "9:15: health expect_body cannot be checked with method = \"HEAD\" (a HEAD answer has no body)"
+    );
+    assert_eq!(hint(&src), "remove expect_body, or use method = \"GET\"");
+    // Lowercase is the same method; GET with a body expectation is fine.
+    assert!(errors(&src.replace("HEAD", "head")).len() == 1);
+    assert!(parse(&src.replace("HEAD", "GET"), "lb.toml").is_ok());
+}

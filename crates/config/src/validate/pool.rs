@@ -215,6 +215,14 @@ fn health(cx: &mut Ctx, h: &RawHealth) -> Health {
         }
         s.to_ascii_uppercase()
     });
+    if let (Some(body), "HEAD") = (&h.expect_body, method.as_str()) {
+        // A HEAD answer has no body: the check could never pass.
+        cx.error_hint(
+            body.span(),
+            "health expect_body cannot be checked with method = \"HEAD\" (a HEAD answer has no body)",
+            "remove expect_body, or use method = \"GET\"",
+        );
+    }
     let expect_status = h
         .expect_status
         .as_ref()
