@@ -113,7 +113,11 @@ impl Balanced {
         scratch.addrs.clear();
         let healthy = self.candidates(scratch);
         if !healthy {
+            // Fail open: every configured address of the family, whatever the policy
+            // and max_answers (an answer that might work beats one that surely does not).
             self.log_fail_open(scratch.candidates.len());
+            scratch.addrs.extend(scratch.candidates.iter().map(|c| c.0));
+            return;
         }
         let cands = &mut scratch.candidates;
         let max = match (self.policy, self.max_answers) {
@@ -184,19 +188,45 @@ impl Balanced {
 
     /// Log a fail-open answer, at most once every 10 seconds per record.
     fn log_fail_open(&self, answered: usize) {
-        let now = switchyard_balance::clock::now() / 1_000_000_000 + 1;
-        let last = self.last_fail_open_log.load(Ordering::Relaxed);
-        if now.saturating_sub(last) >= 10
-            && self
-                .last_fail_open_log
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
+        if fail_open_log_due(&self.last_fail_open_log) {
             tracing::warn!(
                 pool = %self.pool_name,
                 answered,
                 "no server of the pool is up: DNS answers every configured address (fail open)"
             );
         }
+    }
+}
+
+/// Whether a fail-open answer is logged now: the first one (even in the process's first
+/// seconds), then at most once every 10 seconds. `last_logged` holds the second of the
+/// last log, counted from 1 (0: never logged).
+pub(crate) fn fail_open_log_due(last_logged: &AtomicU64) -> bool {
+    fail_open_log_due_at(
+        last_logged,
+        switchyard_balance::clock::now() / 1_000_000_000 + 1,
+    )
+}
+
+fn fail_open_log_due_at(last_logged: &AtomicU64, now: u64) -> bool {
+    let last = last_logged.load(Ordering::Relaxed);
+    (last == 0 || now.saturating_sub(last) >= 10)
+        && last_logged
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_fail_open_is_logged_even_at_start_then_every_10s() {
+        let last = AtomicU64::new(0);
+        assert!(fail_open_log_due_at(&last, 1), "the first, 1 s after start");
+        assert!(!fail_open_log_due_at(&last, 5));
+        assert!(!fail_open_log_due_at(&last, 10));
+        assert!(fail_open_log_due_at(&last, 11));
+        assert!(!fail_open_log_due_at(&last, 12));
     }
 }

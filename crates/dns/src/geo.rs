@@ -9,7 +9,7 @@
 //! the GeoIP network that decided it.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use switchyard_balance::{Pool, ServerState};
@@ -229,14 +229,7 @@ impl Geo {
 
     /// Log a fail-open answer, at most once every 10 seconds per record.
     fn log_fail_open(&self) {
-        let now = switchyard_balance::clock::now() / 1_000_000_000 + 1;
-        let last = self.last_fail_open_log.load(Ordering::Relaxed);
-        if now.saturating_sub(last) >= 10
-            && self
-                .last_fail_open_log
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
+        if crate::dynamic::fail_open_log_due(&self.last_fail_open_log) {
             let names: Vec<&str> = self
                 .members
                 .iter()

@@ -189,10 +189,20 @@ async fn no_server_up_fails_open_with_every_address() {
             ip("192.0.2.9")
         ]
     );
-    let r = udp(s.addr, &query("fo.lb.test.", T::A)).await;
-    assert_eq!(
-        addresses(&r),
-        [ip("192.0.2.1")],
-        "failover fails open to the first"
-    );
+    // Whatever the policy and max_answers: every configured address of the family.
+    for name in ["fo", "rr", "w"] {
+        let r = udp(s.addr, &query(&format!("{name}.lb.test."), T::A)).await;
+        let mut got = addresses(&r);
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ip("192.0.2.1"),
+                ip("192.0.2.2"),
+                ip("192.0.2.3"),
+                ip("192.0.2.9")
+            ],
+            "{name} fails open with every address"
+        );
+    }
 }
