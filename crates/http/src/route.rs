@@ -235,6 +235,13 @@ pub(crate) fn render(template: &[Piece], scheme: &str, host: &str, pq: &str, q: 
         match piece {
             Piece::Text(t) => out.push_str(t),
             Piece::Scheme => out.push_str(scheme),
+            // The host comes without its port; an IPv6 literal needs its brackets back
+            // to make a URL (`https://[2001:db8::1]/`, not `https://2001:db8::1/`).
+            Piece::Host if host.contains(':') => {
+                out.push('[');
+                out.push_str(host);
+                out.push(']');
+            }
             Piece::Host => out.push_str(host),
             Piece::Path => out.push_str(pq),
             Piece::Query => out.push_str(q),

@@ -231,6 +231,18 @@ async fn redirect_and_respond_actions_answer_locally() {
         .unwrap();
     assert_eq!(res.status(), 308);
     assert_eq!(res.headers()["location"], "https://shop.test/new/old?q=1");
+    let res = c
+        .get(h.url("/old?q=1"))
+        .header("host", "[2001:db8::1]:8080")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 308);
+    assert_eq!(
+        res.headers()["location"],
+        "https://[2001:db8::1]/new/old?q=1",
+        "an IPv6 host keeps its brackets"
+    );
     let res = c.get(h.url("/moved?a=b")).send().await.unwrap();
     assert_eq!(res.status(), 301);
     assert_eq!(res.headers()["location"], "/there?a=b");
