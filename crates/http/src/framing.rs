@@ -10,7 +10,8 @@
 //! - a request head is held back until complete, checked, and released whole. A head
 //!   with a bare CR or LF, obs-fold, whitespace before a colon, `Content-Length` with
 //!   `Transfer-Encoding`, differing or malformed lengths, any transfer coding other than
-//!   exactly `chunked`, or `Transfer-Encoding` on HTTP/1.0 is replaced by [`POISON`],
+//!   exactly `chunked`, `Transfer-Encoding` on HTTP/1.0, or more than one `Host` (RFC 9112
+//!   §3.2: routing would read one, the server maybe another) is replaced by [`POISON`],
 //!   which hyper answers with `400` before closing the connection;
 //! - bodies are tracked (length or chunked, with strict chunk-size lines, chunk CRLFs and
 //!   trailer lines) so the next head is found exactly where a strict server finds it. A
@@ -54,6 +55,7 @@ pub enum Violation {
     ConflictingLengths,
     BadTransferEncoding,
     TransferEncodingOnHttp10,
+    DuplicateHost,
     BadChunkSize,
     BadChunkEnd,
     BadTrailer,
@@ -478,6 +480,9 @@ pub fn check_head(head: &[u8], first: bool) -> Result<HeadInfo, Violation> {
     let fields = &head[(line_end + 2).min(head.len())..];
     let f = check_fields(fields)?;
     let http10 = version.eq_ignore_ascii_case(b"HTTP/1.0");
+    if f.hosts > 1 {
+        return Err(Violation::DuplicateHost);
+    }
     let body = match (f.transfer_encoding, f.content_length) {
         (Some(_), Some(_)) => return Err(Violation::LengthAndChunked),
         (Some(_), None) if http10 => return Err(Violation::TransferEncodingOnHttp10),
@@ -502,6 +507,8 @@ struct Fields {
     content_length: Option<u64>,
     upgrade: bool,
     connection_upgrade: bool,
+    /// `Host` fields seen (more than one is refused in a request head).
+    hosts: u32,
 }
 
 /// Check header (or trailer) lines, each ending in CRLF, the block ending in CRLF.
@@ -544,6 +551,8 @@ fn check_fields(block: &[u8]) -> Result<Fields, Violation> {
             f.connection_upgrade |= value
                 .split(|&b| b == b',')
                 .any(|t| trim(t).eq_ignore_ascii_case(b"upgrade"));
+        } else if name.eq_ignore_ascii_case(b"host") {
+            f.hosts += 1;
         }
     }
     Ok(f)
@@ -684,6 +693,14 @@ mod tests {
         assert_eq!(
             refused(b"POST / HTTP/1.1\r\nContent-Length: 3, 3\r\n\r\n"),
             Violation::BadContentLength
+        );
+        assert_eq!(
+            refused(b"GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\nhost: b\r\n\r\n"),
+            Violation::DuplicateHost
+        );
+        assert_eq!(
+            refused(b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"),
+            Violation::DuplicateHost
         );
         let (out, _) = run(b"GET / HTTP/1.1\nHost: a\r\n\r\n");
         assert_eq!(out, POISON);

@@ -61,6 +61,11 @@ const CASES: &[(&str, &[u8])] = &[
         b"POST / HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n",
     ),
     (
+        // Routing reads one Host, the server maybe the other (RFC 9112 §3.2: 400).
+        "two_host_fields",
+        b"GET /smuggled HTTP/1.1\r\nHost: a\r\nHost: admin.internal\r\n\r\n",
+    ),
+    (
         "smuggle_in_second_pipelined_request",
         b"GET /first HTTP/1.1\r\nHost: a\r\n\r\nPOST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n",
     ),
