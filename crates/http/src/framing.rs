@@ -56,6 +56,7 @@ pub enum Violation {
     BadTransferEncoding,
     TransferEncodingOnHttp10,
     DuplicateHost,
+    HostMismatch,
     BadChunkSize,
     BadChunkEnd,
     BadTrailer,
@@ -475,13 +476,20 @@ pub fn check_head(head: &[u8], first: bool) -> Result<HeadInfo, Violation> {
     }
     let mut parts = request_line.split(|&b| b == b' ');
     let method = parts.next().unwrap_or_default();
-    let _target = parts.next();
+    let target = parts.next().unwrap_or_default();
     let version = parts.next().unwrap_or_default();
     let fields = &head[(line_end + 2).min(head.len())..];
     let f = check_fields(fields)?;
     let http10 = version.eq_ignore_ascii_case(b"HTTP/1.0");
     if f.hosts > 1 {
         return Err(Violation::DuplicateHost);
+    }
+    if let (Some(authority), Some(host)) = (absolute_authority(target), f.host) {
+        // Routing uses the target's authority, the server gets the Host field: they
+        // must name the same host (RFC 9112 3.2.2; HAProxy refuses the same way).
+        if !authority.eq_ignore_ascii_case(host) {
+            return Err(Violation::HostMismatch);
+        }
     }
     let body = match (f.transfer_encoding, f.content_length) {
         (Some(_), Some(_)) => return Err(Violation::LengthAndChunked),
@@ -501,7 +509,7 @@ pub fn check_head(head: &[u8], first: bool) -> Result<HeadInfo, Violation> {
 
 /// What the header fields say about framing.
 #[derive(Default)]
-struct Fields {
+struct Fields<'a> {
     /// `Some(true)` when exactly one `Transfer-Encoding: chunked`.
     transfer_encoding: Option<bool>,
     content_length: Option<u64>,
@@ -509,10 +517,12 @@ struct Fields {
     connection_upgrade: bool,
     /// `Host` fields seen (more than one is refused in a request head).
     hosts: u32,
+    /// The first `Host` field's value.
+    host: Option<&'a [u8]>,
 }
 
 /// Check header (or trailer) lines, each ending in CRLF, the block ending in CRLF.
-fn check_fields(block: &[u8]) -> Result<Fields, Violation> {
+fn check_fields(block: &[u8]) -> Result<Fields<'_>, Violation> {
     let mut f = Fields::default();
     let mut te_count = 0;
     for line in block.split(|&b| b == b'\n') {
@@ -553,9 +563,34 @@ fn check_fields(block: &[u8]) -> Result<Fields, Violation> {
                 .any(|t| trim(t).eq_ignore_ascii_case(b"upgrade"));
         } else if name.eq_ignore_ascii_case(b"host") {
             f.hosts += 1;
+            f.host.get_or_insert(value);
         }
     }
     Ok(f)
+}
+
+/// The authority of an absolute-form request target (`http://a.test:8080/x` →
+/// `a.test:8080`, without any `userinfo@`); `None` for other forms.
+fn absolute_authority(target: &[u8]) -> Option<&[u8]> {
+    if target.first() == Some(&b'/') {
+        return None; // origin-form, nearly every request
+    }
+    let scheme_end = find(target, b"://")?;
+    let scheme = &target[..scheme_end];
+    if !(scheme.eq_ignore_ascii_case(b"http") || scheme.eq_ignore_ascii_case(b"https")) {
+        return None;
+    }
+    let rest = &target[scheme_end + 3..];
+    let end = rest
+        .iter()
+        .position(|&b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let host = match authority.iter().rposition(|&b| b == b'@') {
+        Some(at) => &authority[at + 1..],
+        None => authority,
+    };
+    Some(host)
 }
 
 /// `1*DIGIT`, at most 18 digits.
@@ -702,8 +737,30 @@ mod tests {
             refused(b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"),
             Violation::DuplicateHost
         );
+        assert_eq!(
+            refused(b"GET http://admin.test/x HTTP/1.1\r\nHost: a.test\r\n\r\n"),
+            Violation::HostMismatch
+        );
+        assert_eq!(
+            refused(b"GET https://u@a.test:8443/ HTTP/1.1\r\nHost: a.test\r\n\r\n"),
+            Violation::HostMismatch
+        );
         let (out, _) = run(b"GET / HTTP/1.1\nHost: a\r\n\r\n");
         assert_eq!(out, POISON);
+    }
+
+    #[test]
+    fn absolute_targets_naming_their_host_pass() {
+        for head in [
+            &b"GET http://A.test/x?y HTTP/1.1\r\nHost: a.test\r\n\r\n"[..],
+            b"GET https://u:p@a.test:8443 HTTP/1.1\r\nHost: a.test:8443\r\n\r\n",
+            b"GET http://a.test/ HTTP/1.1\r\n\r\n",
+            b"GET /http://b.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n",
+        ] {
+            let (out, verdicts) = run(head);
+            assert!(verdicts.is_empty(), "{:?}", String::from_utf8_lossy(head));
+            assert_eq!(out, head);
+        }
     }
 
     #[test]

@@ -63,7 +63,12 @@ const CASES: &[(&str, &[u8])] = &[
     (
         // Routing reads one Host, the server maybe the other (RFC 9112 §3.2: 400).
         "two_host_fields",
-        b"GET /smuggled HTTP/1.1\r\nHost: a\r\nHost: admin.internal\r\n\r\n",
+        b"GET /smuggled HTTP/1.1\r\nHost: a\r\nHost: admin.internal\r\nConnection: close\r\n\r\n",
+    ),
+    (
+        // Routing reads the target's authority, the server the Host field.
+        "absolute_target_naming_another_host",
+        b"GET http://public.test/smuggled HTTP/1.1\r\nHost: admin.internal\r\nConnection: close\r\n\r\n",
     ),
     (
         "smuggle_in_second_pipelined_request",
