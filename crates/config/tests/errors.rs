@@ -241,6 +241,11 @@ fn l4_listeners_need_a_default_pool() {
         only(&listener("udp", "")),
         "7:8: udp listener \"web\" needs a pool"
     );
+    // tcp and udp listeners have no routes: the hint does not mention them.
+    assert_eq!(
+        hint(&listener("tcp", "")),
+        "add pool = \"NAME\" (the pool every connection or flow goes to)"
+    );
 }
 
 #[test]

@@ -222,7 +222,11 @@ fn kind(
         cx.error_hint(
             l.name.span(),
             format!("{p} listener \"{name}\" needs a pool"),
-            "add pool = \"NAME\" (the default pool when no route matches)",
+            if matches!(proto, Proto::Tcp | Proto::Udp) {
+                "add pool = \"NAME\" (the pool every connection or flow goes to)"
+            } else {
+                "add pool = \"NAME\" (the default pool when no route matches)"
+            },
         );
     }
     if proto == Proto::Dns {
