@@ -45,7 +45,7 @@ fn full_example_pools_are_typed() {
     assert_eq!(app.panic_threshold, 40);
     assert_eq!(app.drain_timeout, Some(Duration::from_secs(120)));
     assert_eq!(app.health.check, CheckKind::Http);
-    assert_eq!(app.health.method, "HEAD");
+    assert_eq!(app.health.method, "GET");
     assert!(app.health.expect_status.matches(204));
     assert_eq!(app.health.expect_body.as_deref(), Some("ok"));
     assert_eq!(app.outlier.as_ref().unwrap().consecutive_failures, 5);
