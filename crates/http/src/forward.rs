@@ -147,7 +147,7 @@ impl Forwarding {
         out.extend_from_slice(self.proto.as_bytes());
         if let Some(h) = host.filter(|h| is_field_value(h)) {
             out.extend_from_slice(b"\r\nx-forwarded-host: ");
-            out.extend_from_slice(h.as_bytes());
+            push_host(out, h);
         }
         out.extend_from_slice(b"\r\nforwarded: ");
         self.forwarded_value(out, peer, host);
@@ -164,8 +164,10 @@ impl Forwarding {
             headers.insert(&X_FORWARDED_FOR, peer.ip.clone());
         }
         headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static(self.proto));
-        if let Some(h) = host.and_then(|h| HeaderValue::from_str(h).ok()) {
-            headers.insert(&X_FORWARDED_HOST, h);
+        if let Some(h) = host.filter(|h| is_field_value(h)) {
+            let mut v = Vec::with_capacity(h.len() + 2);
+            push_host(&mut v, h);
+            set(headers, &X_FORWARDED_HOST, v);
         }
         let mut v = Vec::with_capacity(96);
         self.forwarded_value(&mut v, peer, host);
@@ -191,7 +193,7 @@ impl Forwarding {
         // RFC 7239 quotes the host; one that cannot be quoted plainly is left out.
         if let Some(h) = host.filter(|h| h.bytes().all(|b| b.is_ascii_graphic() && b != b'"')) {
             out.extend_from_slice(b";host=\"");
-            out.extend_from_slice(h.as_bytes());
+            push_host(out, h);
             out.push(b'"');
         }
     }
@@ -217,6 +219,18 @@ fn joined(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
         }
     }
     out
+}
+
+/// A host as it appears in a `Host` field: an IPv6 literal gets its brackets back
+/// (`[2001:db8::1]`, RFC 7239 section 6 and RFC 3986).
+fn push_host(out: &mut Vec<u8>, host: &str) {
+    if host.contains(':') {
+        out.push(b'[');
+        out.extend_from_slice(host.as_bytes());
+        out.push(b']');
+    } else {
+        out.extend_from_slice(host.as_bytes());
+    }
 }
 
 /// Bytes a header value may hold as written by us: visible ASCII, space and tab.
