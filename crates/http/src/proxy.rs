@@ -121,6 +121,16 @@ pub(crate) fn decide<'s>(
     log: &mut Option<Box<Entry>>,
 ) -> Decision<'s> {
     let host_src = match parts.uri.authority() {
+        Some(a) if host_differs(a, &parts.headers) => {
+            // Routes would match the authority while the server reads `Host`: refused,
+            // as RFC 9113 8.3.1 allows (HTTP/1 absolute forms are refused by framing).
+            tracing::info!(authority = %a, "refused a request whose Host field names another host");
+            return Decision::Local {
+                status: StatusCode::BAD_REQUEST,
+                body: Bytes::from_static(b"bad request\n"),
+                location: None,
+            };
+        }
         Some(a) => HostSrc::Authority(a.clone()),
         None => parts
             .headers
@@ -607,6 +617,14 @@ fn entry(
         total: Default::default(),
         user_agent: header(http::header::USER_AGENT),
         referer: header(http::header::REFERER),
+    })
+}
+
+/// Whether a `Host` field is present and names another host than `authority`.
+fn host_differs(authority: &Authority, headers: &HeaderMap) -> bool {
+    headers.get(HOST).is_some_and(|h| {
+        !h.as_bytes()
+            .eq_ignore_ascii_case(authority.as_str().as_bytes())
     })
 }
 

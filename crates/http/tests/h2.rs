@@ -28,6 +28,37 @@ async fn h2c_clients_reach_http1_servers() {
 }
 
 #[tokio::test]
+async fn an_h2_host_field_naming_another_host_than_the_authority_is_refused() {
+    let be = backends::echo().await;
+    let h = start(
+        listener(Some("app"), vec![]),
+        vec![pool("app", "round_robin", &[("a", be.addr)])],
+    )
+    .await;
+    let c = h2c_client();
+    // Routing reads :authority; a server behind would read Host. They must agree.
+    let res = c
+        .get(h.url("/x"))
+        .header("host", "admin.internal")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(be.seen().is_empty(), "nothing reached the server");
+    // The same host in both (any letter case) passes.
+    let same = h.addr.to_string().to_uppercase();
+    let res = c
+        .get(h.url("/y"))
+        .header("host", same)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(be.seen().len(), 1);
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn trailers_from_an_h2_server_reach_an_h2_client() {
     let be = backends::trailers().await;
     let mut p = pool("grpc", "round_robin", &[("a", be.addr)]);
