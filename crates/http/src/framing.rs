@@ -56,6 +56,8 @@ pub enum Violation {
     BadTransferEncoding,
     TransferEncodingOnHttp10,
     DuplicateHost,
+    /// An HTTP/1.1 request without a `Host` field (RFC 9112 3.2 requires `400`).
+    MissingHost,
     HostMismatch,
     BadChunkSize,
     BadChunkEnd,
@@ -484,6 +486,9 @@ pub fn check_head(head: &[u8], first: bool) -> Result<HeadInfo, Violation> {
     if f.hosts > 1 {
         return Err(Violation::DuplicateHost);
     }
+    if f.hosts == 0 && version.eq_ignore_ascii_case(b"HTTP/1.1") {
+        return Err(Violation::MissingHost);
+    }
     if let (Some(authority), Some(host)) = (absolute_authority(target), f.host) {
         // Routing uses the target's authority, the server gets the Host field: they
         // must name the same host (RFC 9112 3.2.2; HAProxy refuses the same way).
@@ -677,7 +682,7 @@ mod tests {
 
     #[test]
     fn well_formed_pipelines_pass_unchanged() {
-        let input = b"\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\nPOST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloPOST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n0\r\nx-t: 1\r\n\r\nGET /z HTTP/1.1\r\n\r\n";
+        let input = b"\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\nPOST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloPOST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n0\r\nx-t: 1\r\n\r\nGET /z HTTP/1.1\r\nHost: a\r\n\r\n";
         let (out, verdicts) = run(input);
         assert!(verdicts.is_empty());
         assert_eq!(out, input);
@@ -686,27 +691,29 @@ mod tests {
     #[test]
     fn ambiguous_heads_are_refused_with_poison() {
         assert_eq!(
-            refused(b"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            refused(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"),
             Violation::LengthAndChunked
         );
         assert_eq!(
-            refused(b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n"),
+            refused(
+                b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n"
+            ),
             Violation::ConflictingLengths
         );
         assert_eq!(
-            refused(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, identity\r\n\r\n"),
+            refused(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n"),
             Violation::BadTransferEncoding
         );
         assert_eq!(
-            refused(b"POST / HTTP/1.1\r\nTransfer-Encoding: xchunked\r\n\r\n"),
+            refused(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n"),
             Violation::BadTransferEncoding
         );
         assert_eq!(
-            refused(b"POST / HTTP/1.1\r\nTransfer-Encoding : chunked\r\n\r\n"),
+            refused(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n"),
             Violation::BadHeaderLine
         );
         assert_eq!(
-            refused(b"GET / HTTP/1.1\r\nX-A: 1\r\n  folded\r\n\r\n"),
+            refused(b"GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n  folded\r\n\r\n"),
             Violation::ObsFold
         );
         assert_eq!(
@@ -722,11 +729,11 @@ mod tests {
             Violation::TransferEncodingOnHttp10
         );
         assert_eq!(
-            refused(b"POST / HTTP/1.1\r\nContent-Length: +3\r\n\r\n"),
+            refused(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\n"),
             Violation::BadContentLength
         );
         assert_eq!(
-            refused(b"POST / HTTP/1.1\r\nContent-Length: 3, 3\r\n\r\n"),
+            refused(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3\r\n\r\n"),
             Violation::BadContentLength
         );
         assert_eq!(
@@ -745,8 +752,14 @@ mod tests {
             refused(b"GET https://u@a.test:8443/ HTTP/1.1\r\nHost: a.test\r\n\r\n"),
             Violation::HostMismatch
         );
+        assert_eq!(
+            refused(b"GET / HTTP/1.1\r\nX-A: 1\r\n\r\n"),
+            Violation::MissingHost
+        );
         let (out, _) = run(b"GET / HTTP/1.1\nHost: a\r\n\r\n");
         assert_eq!(out, POISON);
+        // HTTP/1.0 predates Host: it may come without one.
+        assert!(run(b"GET / HTTP/1.0\r\n\r\n").1.is_empty());
     }
 
     #[test]
@@ -754,7 +767,7 @@ mod tests {
         for head in [
             &b"GET http://A.test/x?y HTTP/1.1\r\nHost: a.test\r\n\r\n"[..],
             b"GET https://u:p@a.test:8443 HTTP/1.1\r\nHost: a.test:8443\r\n\r\n",
-            b"GET http://a.test/ HTTP/1.1\r\n\r\n",
+            b"GET http://a.test/ HTTP/1.0\r\n\r\n",
             b"GET /http://b.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n",
         ] {
             let (out, verdicts) = run(head);
@@ -774,9 +787,10 @@ mod tests {
             (b"5\n", Violation::BareLineEnding),
             (b"5\r\nhelloXX", Violation::BadChunkEnd),
         ] {
-            let mut input = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            let mut input =
+                b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
             input.extend_from_slice(body);
-            input.extend_from_slice(b"GET /smuggled HTTP/1.1\r\n\r\n");
+            input.extend_from_slice(b"GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n");
             let (out, verdicts) = run(&input);
             assert_eq!(verdicts.first(), Some(&Fed::Broken(v)), "{body:?}");
             assert!(!out.windows(8).any(|w| w == b"smuggled"));
@@ -789,7 +803,7 @@ mod tests {
         assert!(v.is_empty());
         assert_eq!(out, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x01\n\n");
         let ws =
-            b"GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x05\nhi";
+            b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x05\nhi";
         let (out, v) = run(ws);
         assert!(v.is_empty());
         assert_eq!(out, ws);
@@ -799,7 +813,10 @@ mod tests {
     fn oversize_heads_are_released_for_hyper_to_refuse() {
         let mut f = Framer::new(100);
         let mut out = Vec::new();
-        let head = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(200));
+        let head = format!(
+            "GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n",
+            "a".repeat(200)
+        );
         assert_eq!(f.feed(head.as_bytes(), &mut out), Fed::Ok);
         assert_eq!(out, head.as_bytes());
         assert!(f.is_passthrough());
@@ -822,13 +839,13 @@ mod tests {
         );
         for bad in [
             &b"GET / HTTP/1.1\nHost: a\r\n\r\n"[..],
-            b"GET / HTTP/1.1\r\nA: b\rC: d\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nA: b\rC: d\r\n\r\n",
             b"\n",
         ] {
             let v = HeadScanner::default().scan(bad, 1024);
             assert_eq!(v, HeadScan::Violation(Violation::BareLineEnding), "{bad:?}");
         }
-        let big = format!("GET / HTTP/1.1\r\nX: {}\r\n", "a".repeat(100));
+        let big = format!("GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n", "a".repeat(100));
         assert_eq!(
             HeadScanner::default().scan(big.as_bytes(), 64),
             HeadScan::TooLarge
@@ -865,7 +882,7 @@ mod tests {
         #[test]
         fn the_head_scanner_does_not_depend_on_reads(
             pieces in proptest::collection::vec(proptest::sample::select(vec![
-                &b"GET / HTTP/1.1\r\n"[..], b"Host: a\r\n", b"\r\n", b"\n", b"\r", b"x",
+                &b"GET / HTTP/1.1\r\nHost: a\r\n"[..], b"Host: a\r\n", b"\r\n", b"\n", b"\r", b"x",
             ]), 0..12),
             split in 0usize..200,
         ) {
@@ -887,7 +904,7 @@ mod tests {
         #[test]
         fn any_split_of_any_stream_gives_the_same_result(
             pieces in proptest::collection::vec(proptest::sample::select(vec![
-                &b"GET / HTTP/1.1\r\n"[..], b"POST /x HTTP/1.1\r\n", b"HTTP/1.0\r\n",
+                &b"GET / HTTP/1.1\r\nHost: a\r\n"[..], b"POST /x HTTP/1.1\r\nHost: a\r\n", b"HTTP/1.0\r\n",
                 b"Host: a\r\n", b"Content-Length: 3\r\n", b"Content-Length: 0\r\n",
                 b"Transfer-Encoding: chunked\r\n", b"Connection: upgrade\r\n",
                 b"Upgrade: websocket\r\n", b"\r\n", b"\n", b"\r", b" ", b"abc",

@@ -66,6 +66,11 @@ const CASES: &[(&str, &[u8])] = &[
         b"GET /smuggled HTTP/1.1\r\nHost: a\r\nHost: admin.internal\r\nConnection: close\r\n\r\n",
     ),
     (
+        // An HTTP/1.1 request must name its host (RFC 9112 §3.2: 400 without one).
+        "http11_without_host",
+        b"GET /smuggled HTTP/1.1\r\nConnection: close\r\n\r\n",
+    ),
+    (
         // Routing reads the target's authority, the server the Host field.
         "absolute_target_naming_another_host",
         b"GET http://public.test/smuggled HTTP/1.1\r\nHost: admin.internal\r\nConnection: close\r\n\r\n",
