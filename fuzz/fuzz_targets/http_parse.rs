@@ -9,7 +9,11 @@ fuzz_target!(|data: &[u8]| {
     let Ok(s) = std::str::from_utf8(data) else {
         return;
     };
-    let (a, b) = s.split_at(s.len() / 2);
+    let mut mid = s.len() / 2;
+    while !s.is_char_boundary(mid) {
+        mid -= 1;
+    }
+    let (a, b) = s.split_at(mid);
     let _ = parse::strip_port(s);
     let _ = parse::cookie_in(s, a.trim());
     let _ = parse::query_has(s, a, b);
