@@ -37,6 +37,13 @@ fn a_minimal_scenario_gets_the_documented_defaults() {
 }
 
 #[test]
+fn a_scenario_missing_a_required_part_says_what_every_scenario_needs() {
+    let e = error("duration = \"10s\"\n");
+    assert!(e.contains("missing field `algorithms`"), "{e}");
+    assert!(e.contains("see docs/simulate.md"), "{e}");
+}
+
+#[test]
 fn unknown_keys_are_errors_with_their_position() {
     let err = error(&format!("{BASE}spede = 2.0\n"));
     assert!(

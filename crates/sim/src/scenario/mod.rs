@@ -157,6 +157,10 @@ pub const DEFAULT_TIMEOUT: Nanos = 30_000_000_000;
 
 // === impl Scenario ===
 
+/// Said with a missing key: what every scenario has, and where complete ones are.
+const MISSING_HINT: &str = "every scenario needs duration, algorithms, [arrivals], [service] \
+and at least one [[server]]; see docs/simulate.md and the examples in scenarios/";
+
 impl Scenario {
     /// Parses scenario text; errors name the file as `<scenario>`, and a trace file is
     /// looked up relative to the current directory.
@@ -178,7 +182,17 @@ impl Scenario {
     pub fn parse_named(text: &str, file: &str, dir: &Path) -> Result<Self, SimError> {
         let raw: raw::RawScenario = toml::from_str(text).map_err(|e| {
             let offset = e.span().map_or(0, |s| s.start);
-            SimError::at(file, text, offset, e.message().trim_end())
+            let message = e.message().trim_end();
+            let top = ["duration", "algorithms", "arrivals", "service", "server"];
+            let missing_top = top
+                .iter()
+                .any(|k| message == format!("missing field `{k}`"));
+            let message = if missing_top {
+                format!("{message} ({MISSING_HINT})")
+            } else {
+                message.to_owned()
+            };
+            SimError::at(file, text, offset, message)
         })?;
         check::Checker { file, text }.build(raw, dir)
     }
