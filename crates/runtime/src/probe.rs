@@ -371,9 +371,10 @@ mod tests {
 
     #[tokio::test]
     async fn tcp_probe_reports_connection_refused() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        drop(listener);
+        // Bound but not listening: refused, and no other test can take the port meanwhile.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = socket.local_addr().unwrap();
         let result = Probe::Tcp.check(addr, Duration::from_secs(1)).await;
         assert!(!result.ok);
         assert_eq!(result.detail, "connection refused");

@@ -134,11 +134,14 @@ pub async fn which_server(proxy: SocketAddr, len: usize) -> (TcpStream, String) 
     (s, String::from_utf8(name).unwrap())
 }
 
-/// An address nothing listens on (bound, then closed).
+/// An address nothing listens on: bound without listening (a SYN gets a reset) and kept
+/// bound for the rest of the process, so no later `bind(0)` of a test backend can be
+/// handed the same port (as a port merely freed can be).
 pub async fn dead_addr() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let a = l.local_addr().unwrap();
-    drop(l);
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let a = socket.local_addr().unwrap();
+    std::mem::forget(socket);
     a
 }
 
