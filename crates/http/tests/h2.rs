@@ -9,14 +9,20 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use switchyard_config as config;
 use switchyard_testkit::backends;
 
-#[tokio::test]
-async fn h2c_clients_reach_http1_servers() {
+/// An echo server behind a listener whose default pool is just that server.
+async fn echo_behind_proxy() -> (backends::Backend, Harness) {
     let be = backends::echo().await;
     let h = start(
         listener(Some("app"), vec![]),
         vec![pool("app", "round_robin", &[("a", be.addr)])],
     )
     .await;
+    (be, h)
+}
+
+#[tokio::test]
+async fn h2c_clients_reach_http1_servers() {
+    let (be, h) = echo_behind_proxy().await;
     let c = h2c_client();
     let res = c.post(h.url("/h2")).body("over h2").send().await.unwrap();
     assert_eq!(res.version(), reqwest::Version::HTTP_2);
@@ -29,12 +35,7 @@ async fn h2c_clients_reach_http1_servers() {
 
 #[tokio::test]
 async fn an_h2_host_field_naming_another_host_than_the_authority_is_refused() {
-    let be = backends::echo().await;
-    let h = start(
-        listener(Some("app"), vec![]),
-        vec![pool("app", "round_robin", &[("a", be.addr)])],
-    )
-    .await;
+    let (be, h) = echo_behind_proxy().await;
     let c = h2c_client();
     // Routing reads :authority; a server behind would read Host. They must agree.
     let res = c

@@ -8,6 +8,22 @@ fn switchyard() -> Command {
     Command::new(env!("CARGO_BIN_EXE_switchyard"))
 }
 
+/// `switchyard check -c path`, which must exit 0 (its stderr is shown otherwise).
+fn check_passes(path: &std::path::Path) -> std::process::Output {
+    let out = switchyard()
+        .args(["check", "-c"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 fn write(dir: &tempfile::TempDir, text: &str) -> std::path::PathBuf {
     let path = dir.path().join("switchyard.toml");
     std::fs::write(&path, text).unwrap();
@@ -32,17 +48,7 @@ fn check_accepts_a_valid_file_with_exit_0() {
         "[[pool]]\nname = \"app\"\n[[pool.server]]\nname = \"a\"\naddress = \"127.0.0.1:9001\"\n\
          [[listener]]\nname = \"web\"\nprotocol = \"http\"\nlisten = \"127.0.0.1:8080\"\npool = \"app\"\n",
     );
-    let out = switchyard()
-        .args(["check", "-c"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = check_passes(&path);
     assert!(String::from_utf8_lossy(&out.stdout).contains("configuration is valid"));
 }
 
@@ -121,17 +127,7 @@ fn demo_print_config_is_a_valid_configuration() {
     // (in an empty directory: the demo's embedded GeoIP database is not there).
     let dir = tempfile::tempdir().unwrap();
     let path = write(&dir, &text);
-    let out = switchyard()
-        .args(["check", "-c"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    check_passes(&path);
 }
 
 #[test]
