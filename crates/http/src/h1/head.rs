@@ -6,6 +6,7 @@
 //! dropping hop-by-hop fields, which is all a proxy does to it.
 
 use std::cell::RefCell;
+use std::mem::MaybeUninit;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -58,9 +59,10 @@ pub(crate) enum HeadError {
 
 /// Parse a complete, framing-checked request head (`raw` ends with CRLFCRLF).
 pub(crate) fn parse_request(raw: &Bytes) -> Result<http::request::Parts, HeadError> {
-    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut fields);
-    match req.parse(raw) {
+    // Uninitialised slots: no 4 KiB of empty headers written per request.
+    let mut fields = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    match req.parse_with_uninit_headers(raw, &mut fields) {
         Ok(httparse::Status::Complete(_)) => {}
         Ok(httparse::Status::Partial) => return Err(HeadError::Invalid),
         Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyFields),
@@ -139,9 +141,10 @@ pub(crate) fn response(
     client: &ClientHead<'_>,
     out: &mut Vec<u8>,
 ) -> Result<Option<ResponseHead>, HeadError> {
-    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut res = httparse::Response::new(&mut fields);
-    let len = match res.parse(buf) {
+    let mut fields = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut res = httparse::Response::new(&mut []);
+    let config = httparse::ParserConfig::default();
+    let len = match config.parse_response_with_uninit_headers(&mut res, buf, &mut fields) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyFields),
