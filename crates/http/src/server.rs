@@ -38,7 +38,6 @@ use crate::guard::{Activity, Guarded, NO_HEAD};
 use crate::h1::{self, Handoff};
 use crate::proxy::{self, ConnInfo};
 use crate::state::{State, MAX_HEADER_BYTES};
-use crate::stats::ListenerStats;
 
 /// Serve `listener` until `shutdown` is cancelled and every connection has finished.
 pub async fn serve(
@@ -109,13 +108,7 @@ async fn connection(
         activity: activity.clone(),
     });
     match &current.tls {
-        None if current.h1_engine => {
-            let io = EngineIo {
-                activity,
-                stats: stats.clone(),
-            };
-            engine(tcp, io, info, &current, state, shutdown).await;
-        }
+        None if current.h1_engine => engine(tcp, info, &current, state, shutdown).await,
         None => {
             let io = Guarded::new(
                 tcp,
@@ -131,11 +124,7 @@ async fn connection(
                 Ok(Ok(tls)) => {
                     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
                     if !h2 && current.h1_engine {
-                        let io = EngineIo {
-                            activity,
-                            stats: stats.clone(),
-                        };
-                        engine(tls, io, info, &current, state, shutdown).await;
+                        engine(tls, info, &current, state, shutdown).await;
                     } else {
                         let framer = (!h2).then(|| Framer::new(MAX_HEADER_BYTES));
                         let io = Guarded::new(tls, framer, activity, stats.clone());
@@ -156,16 +145,9 @@ async fn connection(
     stats.connections_open.fetch_sub(1, Relaxed);
 }
 
-/// What a connection handed from the HTTP/1 engine to hyper needs.
-struct EngineIo {
-    activity: Arc<Activity>,
-    stats: Arc<ListenerStats>,
-}
-
 /// Serve with the HTTP/1 engine; hand over to hyper when the engine asks.
 async fn engine<S>(
     io: S,
-    handoff: EngineIo,
     info: Arc<ConnInfo>,
     current: &State,
     state: Arc<ArcSwap<State>>,
@@ -176,7 +158,7 @@ async fn engine<S>(
     let done = h1::serve(io, &info, current, &state, &shutdown).await;
     if let Handoff::Hyper { io, prefix, http1 } = done {
         let framer = http1.then(|| Framer::new(MAX_HEADER_BYTES));
-        let EngineIo { activity, stats } = handoff;
+        let (activity, stats) = (info.activity.clone(), current.stats.clone());
         let io = Guarded::new(io, framer, activity, stats).with_prefix(&prefix);
         http(io, info, current, state, shutdown).await;
     }
