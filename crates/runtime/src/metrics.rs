@@ -178,7 +178,7 @@ type L4Counter = (
     fn(&switchyard_l4::StatsSnapshot) -> u64,
 );
 
-const L4_COUNTERS: [L4Counter; 8] = [
+const L4_COUNTERS: [L4Counter; 9] = [
     (
         "switchyard_l4_connections_rejected_total",
         "Connections closed at once: max_connections or no server.",
@@ -203,6 +203,11 @@ const L4_COUNTERS: [L4Counter; 8] = [
         "switchyard_l4_idle_closed_total",
         "Connections closed by timeouts.idle.",
         |s| s.connections_idle_closed,
+    ),
+    (
+        "switchyard_l4_spliced_directions_total",
+        "Connection directions that became bulk transfers and switched to splice(2).",
+        |s| s.spliced_directions,
     ),
     (
         "switchyard_udp_flows_created_total",

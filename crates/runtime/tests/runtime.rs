@@ -442,6 +442,25 @@ async fn tcp_connections_appear_in_the_connection_table_while_open() {
         "three connections of 10 bytes each way expected:\n{}",
         last.lock().unwrap()
     );
+    // A bulk transfer (past the 256 KiB copy threshold) switches its directions to
+    // splice(2) on Linux, and the metrics endpoint counts them.
+    let (mut r, mut w) = open[0].split();
+    let bulk = vec![7u8; 1 << 20];
+    let mut back = vec![0u8; bulk.len()];
+    let (wrote, read) = tokio::join!(w.write_all(&bulk), r.read_exact(&mut back));
+    wrote.unwrap();
+    read.unwrap();
+    assert_eq!(back, bulk);
+    let metrics = format!("http://127.0.0.1:{admin}/metrics");
+    let (_, body) = get(&http, &metrics).await.unwrap();
+    let spliced: u64 = body
+        .lines()
+        .find_map(|l| l.strip_prefix("switchyard_l4_spliced_directions_total{listener=\"pg\"} "))
+        .unwrap_or_else(|| panic!("no spliced metric for pg:\n{body}"))
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(spliced >= 1, cfg!(target_os = "linux"), "{spliced}");
     drop(open);
     let gone = wait_for(Duration::from_secs(3), || {
         let http = http.clone();
