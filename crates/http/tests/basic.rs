@@ -7,12 +7,7 @@ use switchyard_testkit::backends;
 
 #[tokio::test]
 async fn a_request_reaches_the_default_pool_and_comes_back() {
-    let be = backends::echo().await;
-    let h = start(
-        listener(Some("app"), vec![]),
-        vec![pool("app", "round_robin", &[("a", be.addr)])],
-    )
-    .await;
+    let (be, h) = echo_behind_proxy().await;
     let res = client()
         .post(h.url("/hello?x=1"))
         .body("ping")

@@ -3,7 +3,6 @@
 mod common;
 
 use common::*;
-use switchyard_testkit::backends;
 
 async fn curl(args: &[&str]) -> Option<String> {
     let out = tokio::process::Command::new("curl")
@@ -21,12 +20,7 @@ async fn curl(args: &[&str]) -> Option<String> {
 
 #[tokio::test]
 async fn curl_speaks_h2c_and_http11_with_expect_continue() {
-    let be = backends::echo().await;
-    let h = start(
-        listener(Some("app"), vec![]),
-        vec![pool("app", "round_robin", &[("a", be.addr)])],
-    )
-    .await;
+    let (be, h) = echo_behind_proxy().await;
     let url = h.url("/curl");
     let Some(out) = curl(&["-sS", "-i", "--http2-prior-knowledge", &url]).await else {
         eprintln!("curl is not installed: skipped");

@@ -132,12 +132,7 @@ async fn a_slow_backend_is_504_after_the_backend_timeout() {
 
 #[tokio::test]
 async fn server_errors_count_as_failures_for_passive_health() {
-    let be = backends::echo().await;
-    let h = start(
-        listener(Some("app"), vec![]),
-        vec![pool("app", "round_robin", &[("a", be.addr)])],
-    )
-    .await;
+    let (_be, h) = echo_behind_proxy().await;
     for path in ["/status/500", "/status/503", "/status/404", "/"] {
         client()
             .get(h.url(path))

@@ -3,16 +3,10 @@
 mod common;
 
 use common::*;
-use switchyard_testkit::backends;
 
 #[tokio::test]
 async fn forwarding_headers_are_added_and_appended() {
-    let be = backends::echo().await;
-    let h = start(
-        listener(Some("app"), vec![]),
-        vec![pool("app", "round_robin", &[("a", be.addr)])],
-    )
-    .await;
+    let (be, h) = echo_behind_proxy().await;
     client()
         .get(h.url("/"))
         .header("host", "shop.test:8080")
@@ -37,12 +31,7 @@ async fn forwarding_headers_are_added_and_appended() {
 
 #[tokio::test]
 async fn hop_by_hop_headers_are_removed_both_ways() {
-    let be = backends::echo().await;
-    let h = start(
-        listener(Some("app"), vec![]),
-        vec![pool("app", "round_robin", &[("a", be.addr)])],
-    )
-    .await;
+    let (be, h) = echo_behind_proxy().await;
     let reply = raw(
         h.addr,
         b"GET / HTTP/1.1\r\nHost: a\r\nConnection: x-secret, close\r\nX-Secret: 1\r\nKeep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nTE: trailers, deflate\r\nTrailer: x-t\r\nUpgrade: h2c\r\nX-Keep: yes\r\n\r\n",
@@ -65,29 +54,5 @@ async fn hop_by_hop_headers_are_removed_both_ways() {
     }
     assert_eq!(seen.headers["te"], "trailers");
     assert_eq!(seen.headers["x-keep"], "yes");
-    h.stop().await;
-}
-
-#[tokio::test]
-async fn keep_alive_reuses_the_client_and_backend_connections() {
-    let be = backends::echo().await;
-    let h = start(
-        listener(Some("app"), vec![]),
-        vec![pool("app", "round_robin", &[("a", be.addr)])],
-    )
-    .await;
-    let c = client();
-    for i in 0..20 {
-        let res = c.get(h.url(&format!("/{i}"))).send().await.unwrap();
-        assert_eq!(res.status(), 200);
-        res.bytes().await.unwrap();
-    }
-    assert_eq!(h.shared.stats.snapshot().connections_total, 1);
-    assert!(
-        be.connections() <= 2,
-        "backend connections: {}",
-        be.connections()
-    );
-    assert_eq!(be.requests(), 20);
     h.stop().await;
 }

@@ -60,12 +60,7 @@ async fn read_response(s: &mut TcpStream) -> String {
 
 #[tokio::test]
 async fn keep_alive_requests_reuse_one_server_connection() {
-    let be = backends::echo().await;
-    let h = start(
-        listener(Some("app"), vec![]),
-        vec![pool("app", "round_robin", &[("a", be.addr)])],
-    )
-    .await;
+    let (be, h) = echo_behind_proxy().await;
     let c = client();
     for i in 0..20 {
         let res = c.get(h.url(&format!("/n/{i}"))).send().await.unwrap();
@@ -73,6 +68,13 @@ async fn keep_alive_requests_reuse_one_server_connection() {
         res.bytes().await.unwrap();
     }
     assert_eq!(be.requests(), 20);
+    // One client connection, and one server connection behind it.
+    assert_eq!(h.shared.stats.snapshot().connections_total, 1);
+    assert!(
+        be.connections() <= 2,
+        "backend connections: {}",
+        be.connections()
+    );
     assert_eq!(
         be.connections(),
         1,
@@ -83,12 +85,7 @@ async fn keep_alive_requests_reuse_one_server_connection() {
 
 #[tokio::test]
 async fn http_10_clients_get_unchunked_answers_and_keep_alive_only_when_asked() {
-    let be = backends::echo().await;
-    let h = start(
-        listener(Some("app"), vec![]),
-        vec![pool("app", "round_robin", &[("a", be.addr)])],
-    )
-    .await;
+    let (_be, h) = echo_behind_proxy().await;
     // A streamed body to an HTTP/1.0 client: no chunks, ended by closing.
     let reply = raw(h.addr, b"GET /bytes/5 HTTP/1.0\r\nHost: a\r\n\r\n").await;
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
@@ -221,12 +218,7 @@ async fn an_exchange_longer_than_the_idle_timeout_keeps_the_connection() {
 
 #[tokio::test]
 async fn a_reload_to_an_http2_pool_hands_open_connections_to_hyper() {
-    let be = backends::echo().await;
-    let h = start(
-        listener(Some("app"), vec![]),
-        vec![pool("app", "round_robin", &[("a", be.addr)])],
-    )
-    .await;
+    let (_be, h) = echo_behind_proxy().await;
     let mut s = TcpStream::connect(h.addr).await.unwrap();
     s.write_all(b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\n")
         .await

@@ -9,17 +9,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use switchyard_config as config;
 use switchyard_testkit::backends;
 
-/// An echo server behind a listener whose default pool is just that server.
-async fn echo_behind_proxy() -> (backends::Backend, Harness) {
-    let be = backends::echo().await;
-    let h = start(
-        listener(Some("app"), vec![]),
-        vec![pool("app", "round_robin", &[("a", be.addr)])],
-    )
-    .await;
-    (be, h)
-}
-
 #[tokio::test]
 async fn h2c_clients_reach_http1_servers() {
     let (be, h) = echo_behind_proxy().await;

@@ -14,12 +14,7 @@ use tokio::net::TcpStream;
 
 #[tokio::test]
 async fn oversize_headers_get_431() {
-    let be = backends::echo().await;
-    let h = start(
-        listener(Some("app"), vec![]),
-        vec![pool("app", "round_robin", &[("a", be.addr)])],
-    )
-    .await;
+    let (be, h) = echo_behind_proxy().await;
     let big = format!(
         "GET / HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n\r\n",
         "a".repeat(70 * 1024)

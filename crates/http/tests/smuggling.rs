@@ -155,12 +155,7 @@ async fn broken_chunked_bodies_are_never_completed_nor_followed() {
 
 #[tokio::test]
 async fn well_formed_pipelined_requests_all_pass_in_order() {
-    let be = backends::echo().await;
-    let h = start(
-        listener(Some("app"), vec![]),
-        vec![pool("app", "round_robin", &[("a", be.addr)])],
-    )
-    .await;
+    let (be, h) = echo_behind_proxy().await;
     let reply = raw(
         h.addr,
         b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nPOST /2 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabcPOST /3 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nxy\r\n0\r\n\r\nGET /4 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",

@@ -10,7 +10,6 @@ use std::time::Instant;
 use bytes::Bytes;
 use common::*;
 use futures_util::StreamExt;
-use switchyard_testkit::backends;
 
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -22,12 +21,7 @@ fn rss_kib() -> u64 {
 }
 
 async fn stream_both_ways(total: u64) {
-    let be = backends::echo().await;
-    let h = start(
-        listener(Some("app"), vec![]),
-        vec![pool("app", "round_robin", &[("a", be.addr)])],
-    )
-    .await;
+    let (_be, h) = echo_behind_proxy().await;
     let c = client();
     let before = rss_kib();
 

@@ -112,6 +112,17 @@ impl Snake for String {
     }
 }
 
+/// An echo server behind a listener whose default pool `app` is just that server.
+pub async fn echo_behind_proxy() -> (switchyard_testkit::backends::Backend, Harness) {
+    let be = switchyard_testkit::backends::echo().await;
+    let h = start(
+        listener(Some("app"), vec![]),
+        vec![pool("app", "round_robin", &[("a", be.addr)])],
+    )
+    .await;
+    (be, h)
+}
+
 pub async fn start(listener: config::Listener, pools: Vec<config::Pool>) -> Harness {
     start_logged(listener, pools, AccessLogger::off()).await
 }
