@@ -317,24 +317,27 @@ async fn a_server_that_does_not_answer_times_out_and_is_retried_elsewhere() {
     assert!(started.elapsed() < Duration::from_secs(3));
 }
 
+/// A server that answers each connection with one byte, then resets it 50 ms later.
+async fn writes_then_resets() -> std::net::SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let a = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            s.write_all(b"r").await.unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            socket2::SockRef::from(&s)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
+            drop(s);
+        }
+    });
+    a
+}
+
 #[tokio::test]
 async fn a_client_reset_is_not_held_against_the_server_but_a_server_reset_is() {
     let echo = named_echo("e").await;
-    let resetter = {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let a = l.local_addr().unwrap();
-        tokio::spawn(async move {
-            while let Ok((mut s, _)) = l.accept().await {
-                s.write_all(b"r").await.unwrap();
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                socket2::SockRef::from(&s)
-                    .set_linger(Some(Duration::ZERO))
-                    .unwrap();
-                drop(s);
-            }
-        });
-        a
-    };
+    let resetter = writes_then_resets().await;
     let p = pool(
         "resets",
         Algorithm::RoundRobin,
@@ -441,21 +444,7 @@ async fn a_reset_is_passed_on_as_a_reset_and_a_close_as_a_close() {
 
 #[tokio::test]
 async fn a_server_reset_reaches_the_client_as_a_reset() {
-    let resetter = {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let a = l.local_addr().unwrap();
-        tokio::spawn(async move {
-            while let Ok((mut s, _)) = l.accept().await {
-                s.write_all(b"r").await.unwrap();
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                socket2::SockRef::from(&s)
-                    .set_linger(Some(Duration::ZERO))
-                    .unwrap();
-                drop(s);
-            }
-        });
-        a
-    };
+    let resetter = writes_then_resets().await;
     let p = pool("reset-back", Algorithm::RoundRobin, &[("r", resetter)]);
     let proxy = start_tcp(build(
         &listener("reset-back", Some("reset-back"), tcp_kind()),
