@@ -18,6 +18,8 @@
 # as medians: Gbit/s, new connections/s, and the proxy's CPU microseconds per new
 # connection (utime+stime from /proc/PID/stat over the run: robust when the machine is
 # noisy, unlike the rates). The direct rate shows what the client core can drive at all.
+# Each run also prints how busy the client core and the proxy core were ("busy% c/p"):
+# a rate is the proxy's only when the proxy core is the one near 100 %.
 # Not part of CI: the numbers depend on the machine. Loopback only; every run is bounded.
 set -euo pipefail
 
@@ -132,6 +134,13 @@ CLK_TCK=$(getconf CLK_TCK)
 ticks() { # PID -> utime+stime in clock ticks
     awk '{print $14 + $15}' "/proc/$1/stat"
 }
+core_ticks() { # CORE -> "busy total" jiffies of that core from /proc/stat
+    awk -v c="cpu$1" '$1 == c {print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat
+}
+busy_pct() { # "busy total" before, after -> percent of the core that was busy in between
+    awk -v a="$1" -v b="$2" 'BEGIN {split(a, x, " "); split(b, y, " ");
+        d = y[2] - x[2]; printf "%.0f", (d > 0 ? 100 * (y[1] - x[1]) / d : 0)}'
+}
 gbps() { # port -> Gbit/s received
     taskset -c "$CLIENT_CORE" iperf3 -c 127.0.0.1 -p "$1" -t "$SECS" -J 2>/dev/null |
         python3 -c 'import json,sys
@@ -139,22 +148,28 @@ try: print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_secon
 except Exception: print("nan")'
 }
 
-printf "%-6s %-16s %9s %10s %9s %13s\n" round target "Gbit/s" "conn/s" errors "CPU us/conn"
+printf "%-6s %-16s %9s %10s %9s %13s %14s %14s\n" round target "Gbit/s" "conn/s" errors "CPU us/conn" \
+    "busy% tput c/p" "busy% conn c/p"
 for r in $(seq 1 "$ROUNDS"); do
     if [ $((r % 2)) -eq 0 ]; then order=$(printf '%s\n' "${TARGETS[@]}" | tac); else order="${TARGETS[*]}"; fi
     for t in $order; do
+        c0=$(core_ticks "$CLIENT_CORE") p0=$(core_ticks "$PROXY_CORE")
         g=$(gbps "${TPUT_PORT[$t]}")
+        tput_busy="$(busy_pct "$c0" "$(core_ticks "$CLIENT_CORE")")/$(busy_pct "$p0" "$(core_ticks "$PROXY_CORE")")"
         sleep 0.5
+        c0=$(core_ticks "$CLIENT_CORE") p0=$(core_ticks "$PROXY_CORE")
         pid=${PID_OF[$t]:-}
         [ -n "$pid" ] && before=$(ticks "$pid")
         read -r rate errors < <(taskset -c "$CLIENT_CORE" "$BENCH_BIN" connrate 127.0.0.1:"${CONN_PORT[$t]}" "$SECS" "$CONC")
+        conn_busy="$(busy_pct "$c0" "$(core_ticks "$CLIENT_CORE")")/$(busy_pct "$p0" "$(core_ticks "$PROXY_CORE")")"
         cpu=nan
         if [ -n "$pid" ]; then
             after=$(ticks "$pid")
             cpu=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$rate" -v s="$SECS" \
                 'BEGIN {printf "%.1f", (n > 0 ? t / hz * 1e6 / (n * s) : 0)}')
         fi
-        printf "%-6s %-16s %9s %10s %9s %13s\n" "$r" "$t" "$g" "$rate" "$errors" "$cpu"
+        printf "%-6s %-16s %9s %10s %9s %13s %14s %14s\n" "$r" "$t" "$g" "$rate" "$errors" "$cpu" \
+            "$tput_busy" "$conn_busy"
         echo "$t $g $rate $cpu" >> "$WORK/results"
         sleep 0.5
     done
