@@ -68,6 +68,11 @@ pub async fn serve(
             },
             _ = shutdown.cancelled() => break,
         };
+        // A reload may have swapped the state while this loop waited in accept: the
+        // connection gets the one in force now (its certificates, timeouts and engine),
+        // not the one loaded before the wait. The permit stays with the limit it was
+        // taken under.
+        let current = state.load_full();
         let span = tracing::debug_span!("connection", listener = %current.name(), client = %peer);
         let stop = (shutdown.clone(), closing.clone());
         let work = connection(tcp, peer, current, state.clone(), stop, permit);

@@ -226,3 +226,28 @@ async fn backends_are_re_encrypted_and_verified_against_the_ca() {
     );
     h.stop().await;
 }
+
+#[tokio::test]
+async fn the_first_connection_after_a_reload_gets_the_new_certificate() {
+    let ca = TestCa::new();
+    let old = ca.issue(&["a.test"], KeyAlg::Ecdsa);
+    let new = ca.issue(&["a.test"], KeyAlg::Ecdsa);
+    let be = backends::named("app").await;
+    let pools = vec![pool("app", "round_robin", &[("a", be.addr)])];
+    let h = start(https("app", &[&old], config::TlsVersion::Tls12, None), pools).await;
+    let name = ServerName::try_from("a.test".to_string()).unwrap();
+    assert_eq!(presented(h.addr, &ca, name.clone()).await, old.cert);
+    // The accept loop now waits for the next client; a reload (a renewed certificate)
+    // swaps the listener's state meanwhile.
+    let renewed = https("app", &[&new], config::TlsVersion::Tls12, None);
+    let mut config = h.config.clone();
+    config.listeners = vec![renewed.clone()];
+    let state = switchyard_http::State::build(&renewed, &config, &h.pools, &h.shared).unwrap();
+    h.state.store(Arc::new(state));
+    assert_eq!(
+        presented(h.addr, &ca, name).await,
+        new.cert,
+        "the first handshake after the reload presents the renewed certificate"
+    );
+    h.stop().await;
+}
