@@ -234,7 +234,11 @@ async fn the_first_connection_after_a_reload_gets_the_new_certificate() {
     let new = ca.issue(&["a.test"], KeyAlg::Ecdsa);
     let be = backends::named("app").await;
     let pools = vec![pool("app", "round_robin", &[("a", be.addr)])];
-    let h = start(https("app", &[&old], config::TlsVersion::Tls12, None), pools).await;
+    let h = start(
+        https("app", &[&old], config::TlsVersion::Tls12, None),
+        pools,
+    )
+    .await;
     let name = ServerName::try_from("a.test".to_string()).unwrap();
     assert_eq!(presented(h.addr, &ca, name.clone()).await, old.cert);
     // The accept loop now waits for the next client; a reload (a renewed certificate)
