@@ -416,6 +416,8 @@ pub async fn serve_tcp(
             .instrument(span),
         );
     }
+    // Refuse new connections at once, while the open ones finish.
+    drop(listener);
     tracker.close();
     tracker.wait().await;
 }

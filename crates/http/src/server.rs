@@ -78,6 +78,10 @@ pub async fn serve(
         let work = connection(tcp, peer, current, state.clone(), stop, permit);
         tracker.spawn(work.instrument(span));
     }
+    // Close the listening socket now, not when the connections below have finished:
+    // until then new clients would be queued in its backlog and never answered (instead
+    // of refused), and a reload could not listen on this address again.
+    drop(listener);
     closing.store(true, Relaxed);
     tracker.close();
     tracker.wait().await;
