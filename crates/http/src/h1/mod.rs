@@ -40,6 +40,9 @@ use crate::state::{State, MAX_HEADER_BYTES};
 
 /// Read buffer size (per client connection and per exchange's server side).
 const BUF: usize = 16 * 1024;
+/// How long a connection accepted just before its listener stopped may take to send its
+/// first request head.
+const FIRST_HEAD_GRACE: Duration = Duration::from_secs(1);
 
 /// A client connection across its requests.
 pub(crate) struct Client<'p, S> {
@@ -178,6 +181,9 @@ where
     let limit = st.timeouts.request_header;
     // The first head is timed from the connection's start, later ones from their first byte.
     let mut deadline = (c.requests == 0).then(|| Instant::now() + limit);
+    // A stop while a new connection's first request is on its way (accepted just before
+    // the listener stopped) leaves it a short grace instead of closing it unanswered.
+    let mut graced = false;
     loop {
         match c.scanner.scan(&c.buf, MAX_HEADER_BYTES) {
             HeadScan::Complete { skip, len } => return take_head(c, st, skip, len),
@@ -202,7 +208,12 @@ where
                     tracing::debug!("request head not received in time; closing");
                     return Next::Closed;
                 }
-                _ = cancelled.as_mut(), if c.buf.is_empty() => return Next::Closed,
+                // (A deadline with nothing read yet is the first head's.)
+                _ = cancelled.as_mut(), if c.buf.is_empty() && !graced => {
+                    graced = true;
+                    deadline = Some(d.min(Instant::now() + FIRST_HEAD_GRACE));
+                    continue;
+                }
             },
             None => {
                 let due = clock::instant(c.last) + st.timeouts.idle;
