@@ -202,6 +202,10 @@ async fn http<S>(
     tokio::pin!(conn);
     let idle = current.timeouts.idle;
     let mut closing = false;
+    // A stop before the client sent anything leaves its first request, which may be on
+    // its way (accepted just before the stop), a short grace, as the HTTP/1 engine does.
+    let untouched = activity.last.load(Relaxed);
+    let mut stop_at = None;
     loop {
         tokio::select! {
             res = conn.as_mut() => {
@@ -210,7 +214,15 @@ async fn http<S>(
                 }
                 return;
             }
-            _ = shutdown.cancelled(), if !closing => {
+            _ = shutdown.cancelled(), if !closing && stop_at.is_none() => {
+                if activity.last.load(Relaxed) == untouched {
+                    stop_at = Some(tokio::time::Instant::now() + h1::FIRST_HEAD_GRACE);
+                } else {
+                    closing = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+            _ = sleep_until_some(stop_at), if !closing => {
                 closing = true;
                 conn.as_mut().graceful_shutdown();
             }
@@ -242,6 +254,14 @@ async fn head_overdue(activity: &Activity, limit: Duration) {
         if activity.head_since.load(Relaxed) == since {
             return;
         }
+    }
+}
+
+/// Resolves at `at`; never when there is none.
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
