@@ -84,6 +84,9 @@ pub(crate) struct Inner {
     reloads_failed: AtomicU64,
 }
 
+/// Pools by name.
+type PoolMap = HashMap<String, Arc<PoolRuntime>>;
+
 /// What a reload changed: the configuration crate's `diff(old, new)`, which the reload
 /// also acts on (pools updated in place, listeners rebound), so the report and the
 /// actions cannot disagree.
@@ -179,16 +182,38 @@ impl Runtime {
             );
         }
         let summary = config::diff(&old, &new);
-        let pools = self.apply_pools(&new, &summary)?;
+        // Everything that can fail comes first (binding new sockets, opening the access
+        // log, checking changed pools, starting new pools, building every listener's
+        // state), so a refused reload leaves the running pools and listeners untouched.
         let bound = {
             let set = self.inner.listeners.lock().expect("listener lock");
             set.plan(&new)
         };
         let prepared = listeners::bind_all(bound).await?;
         let access_log = self.access_log(&new.global.access_log).await?;
+        let (pools, started) = self.next_pools(&new, &summary)?;
+        let built = {
+            let set = self.inner.listeners.lock().expect("listener lock");
+            set.build(&new, &pools, &access_log)
+        };
+        let stop_started = |error: RuntimeError| {
+            for pool in &started {
+                pool.stop();
+            }
+            error
+        };
+        let built = built.map_err(stop_started)?;
+        // Changed pools were checked by `next_pools`; this applies them in place.
+        for cfg in &new.pools {
+            if summary.pools.changed.contains(&cfg.name) {
+                if let Some(existing) = pools.get(&cfg.name) {
+                    existing.update(cfg).map_err(stop_started)?;
+                }
+            }
+        }
         {
             let mut set = self.inner.listeners.lock().expect("listener lock");
-            set.commit(&new, prepared, &pools, &access_log, &self.inner.shutdown)?;
+            set.publish(&new, built, prepared, &self.inner.shutdown)?;
         }
         // Pools no longer referenced stop their checks once listeners moved off them.
         for name in &summary.pools.removed {
@@ -227,30 +252,51 @@ impl Runtime {
         Ok(logger)
     }
 
-    fn apply_pools(
+    /// The pools of `new`: kept ones as they are (a changed one is only checked here;
+    /// the caller updates it once nothing else can fail) and new ones started, which
+    /// are also returned apart so a failing reload can stop them.
+    fn next_pools(
         &self,
         new: &config::Config,
         summary: &ReloadSummary,
-    ) -> Result<HashMap<String, Arc<PoolRuntime>>, RuntimeError> {
+    ) -> Result<(PoolMap, Vec<Arc<PoolRuntime>>), RuntimeError> {
         let current = self.inner.pools.load();
         let mut next = HashMap::new();
+        let mut started = Vec::new();
+        let mut result = Ok(());
         for cfg in &new.pools {
-            match current.get(&cfg.name) {
+            let pool = match current.get(&cfg.name) {
                 Some(existing) => {
                     if summary.pools.changed.contains(&cfg.name) {
-                        existing.update(cfg)?;
+                        if let Err(e) = existing.check(cfg) {
+                            result = Err(e);
+                            break;
+                        }
                     }
-                    next.insert(cfg.name.clone(), existing.clone());
+                    existing.clone()
                 }
-                None => {
-                    next.insert(
-                        cfg.name.clone(),
-                        PoolRuntime::start(cfg, &self.inner.shutdown)?,
-                    );
+                None => match PoolRuntime::start(cfg, &self.inner.shutdown) {
+                    Ok(pool) => {
+                        started.push(pool.clone());
+                        pool
+                    }
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                },
+            };
+            next.insert(cfg.name.clone(), pool);
+        }
+        match result {
+            Ok(()) => Ok((next, started)),
+            Err(e) => {
+                for pool in &started {
+                    pool.stop();
                 }
+                Err(e)
             }
         }
-        Ok(next)
     }
 
     /// Ready once every listener is bound and every pool has had its first health
@@ -274,7 +320,7 @@ impl Runtime {
         let timeout = self.config().global.shutdown_timeout;
         tracing::info!(timeout = ?timeout, "shutting down: no new connections, waiting for work in flight");
         let drained = {
-            let set = self.inner.listeners.lock().expect("listener lock");
+            let mut set = self.inner.listeners.lock().expect("listener lock");
             set.stop_accepting()
         };
         if tokio::time::timeout(timeout, drained).await.is_err() {

@@ -6,9 +6,15 @@
 //! kept listeners get their new state swapped in (their sockets and counters stay),
 //! rebound ones start on the new socket while the old one drains, removed ones stop
 //! accepting and let their work finish.
+//!
+//! A listener that takes over the address of one this reload moves, renames or changes
+//! the protocol of is handed that listening socket (a duplicate of its descriptor)
+//! instead of binding again: binding would fail while the old one still listens, and
+//! closing first would refuse the clients in between.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -36,6 +42,51 @@ pub(crate) struct Running {
     cancel: CancellationToken,
     /// Turns true once the data plane's work in flight has finished after `cancel`.
     done: tokio::sync::watch::Receiver<bool>,
+    /// Duplicates of the listening sockets, for a listener that takes this address over
+    /// in a later reload; dropped when this one stops accepting.
+    handover: Handover,
+}
+
+/// Duplicated descriptors of a listener's sockets (TCP listening socket, UDP socket).
+#[derive(Default)]
+struct Handover {
+    tcp: Option<OwnedFd>,
+    udp: Option<OwnedFd>,
+}
+
+impl Handover {
+    fn of(sockets: &Sockets) -> Handover {
+        let dup = |fd: std::os::fd::BorrowedFd<'_>| match fd.try_clone_to_owned() {
+            Ok(fd) => Some(fd),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot keep a listening socket for a later reload");
+                None
+            }
+        };
+        match sockets {
+            Sockets::Tcp(tcp) => Handover {
+                tcp: dup(tcp.as_fd()),
+                udp: None,
+            },
+            Sockets::Udp(udp) => Handover {
+                tcp: None,
+                udp: dup(udp.as_fd()),
+            },
+            Sockets::Dns(udp, tcp) => Handover {
+                tcp: dup(tcp.as_fd()),
+                udp: dup(udp.as_fd()),
+            },
+        }
+    }
+
+    /// Another duplicate of the same sockets.
+    fn share(&self) -> Handover {
+        let dup = |fd: &Option<OwnedFd>| fd.as_ref().and_then(|fd| fd.try_clone().ok());
+        Handover {
+            tcp: dup(&self.tcp),
+            udp: dup(&self.udp),
+        }
+    }
 }
 
 /// A data plane's shared state and counters.
@@ -75,45 +126,62 @@ impl Sockets {
     }
 }
 
+/// Every listener's new state, built but not yet published.
+pub(crate) struct Built {
+    states: Vec<State>,
+}
+
 /// What to bind: listener name, protocol, address.
 pub(crate) struct Plan {
-    to_bind: Vec<config::Listener>,
+    to_bind: Vec<(config::Listener, Handover)>,
 }
 
 // === impl ListenerSet ===
 
 impl ListenerSet {
     /// Decides which listeners need new sockets.
+    /// A listener that needs a new socket where a running one this reload gives up
+    /// listens now is handed that one's sockets.
     pub fn plan(&self, new: &config::Config) -> Plan {
+        let keeps_socket = |l: &config::Listener| {
+            self.running
+                .get(&l.name)
+                .is_some_and(|r| same_socket(&r.config, l))
+        };
+        let given_up: Vec<&Running> = self
+            .running
+            .values()
+            .filter(|r| !new.listener(&r.config.name).is_some_and(keeps_socket))
+            .collect();
         let to_bind = new
             .listeners
             .iter()
-            .filter(|l| {
-                !self
-                    .running
-                    .get(&l.name)
-                    .is_some_and(|r| same_socket(&r.config, l))
+            .filter(|l| !keeps_socket(l))
+            .map(|l| {
+                let handover = given_up
+                    .iter()
+                    .find(|r| r.config.listen == l.listen)
+                    .map(|r| r.handover.share())
+                    .unwrap_or_default();
+                (l.clone(), handover)
             })
-            .cloned()
             .collect();
         Plan { to_bind }
     }
 
-    /// Builds every listener's state and publishes the whole set.
-    pub fn commit(
-        &mut self,
+    /// Builds every listener's new state without publishing anything: a failure here
+    /// leaves the running listeners as they are.
+    pub fn build(
+        &self,
         new: &config::Config,
-        mut bound: Bound,
         pools: &HashMap<String, Arc<PoolRuntime>>,
         access_log: &http::AccessLogger,
-        shutdown: &CancellationToken,
-    ) -> Result<(), RuntimeError> {
+    ) -> Result<Built, RuntimeError> {
         let pools: HashMap<String, Arc<Pool>> = pools
             .iter()
             .map(|(name, p)| (name.clone(), p.pool.clone()))
             .collect();
-        // Build first: a failure here changes nothing.
-        let mut built = Vec::new();
+        let mut states = Vec::new();
         for listener in &new.listeners {
             let shared = match self.running.get(&listener.name).map(|r| &r.plane) {
                 Some(Plane::Http { shared, .. }) => http::Shared {
@@ -122,8 +190,21 @@ impl ListenerSet {
                 },
                 _ => http::Shared::new(access_log.clone()),
             };
-            built.push((listener, State::build(listener, new, &pools, shared)?));
+            states.push(State::build(listener, new, &pools, shared)?);
         }
+        Ok(Built { states })
+    }
+
+    /// Publishes what [`ListenerSet::build`] built: kept listeners swap their state in,
+    /// new and rebound ones start on their sockets, removed ones stop accepting.
+    pub fn publish(
+        &mut self,
+        new: &config::Config,
+        built: Built,
+        mut bound: Bound,
+        shutdown: &CancellationToken,
+    ) -> Result<(), RuntimeError> {
+        let built = new.listeners.iter().zip(built.states);
         for (listener, state) in built {
             match bound.take(&listener.name) {
                 Some(sockets) => {
@@ -164,10 +245,11 @@ impl ListenerSet {
 
     /// Stops accepting everywhere; the future completes when every listener's work in
     /// flight has finished.
-    pub fn stop_accepting(&self) -> impl std::future::Future<Output = ()> + use<> {
+    pub fn stop_accepting(&mut self) -> impl std::future::Future<Output = ()> + use<> {
         let mut tasks = Vec::new();
-        for running in self.running.values() {
+        for running in self.running.values_mut() {
             running.cancel.cancel();
+            running.handover = Handover::default();
         }
         for running in self.running.values() {
             tasks.push(running.task_done());
@@ -214,22 +296,29 @@ impl Bound {
 /// Binds every socket of `plan`; the first failure fails the reload.
 pub(crate) async fn bind_all(plan: Plan) -> Result<Bound, RuntimeError> {
     let mut sockets = Vec::new();
-    for listener in plan.to_bind {
+    for (listener, handover) in plan.to_bind {
         let bind_error = |error| RuntimeError::Bind {
             name: listener.name.clone(),
             addr: listener.listen,
             error,
         };
+        let Handover { tcp, udp } = handover;
+        let tcp = || match tcp {
+            Some(fd) => TcpListener::from_std(std::net::TcpListener::from(fd)),
+            None => bind_tcp(listener.listen),
+        };
+        let udp = || match udp {
+            Some(fd) => UdpSocket::from_std(std::net::UdpSocket::from(fd)),
+            None => bind_udp(listener.listen),
+        };
         let socket = match listener.kind {
-            config::ListenerKind::Udp { .. } => {
-                Sockets::Udp(bind_udp(listener.listen).map_err(bind_error)?)
-            }
+            config::ListenerKind::Udp { .. } => Sockets::Udp(udp().map_err(bind_error)?),
             config::ListenerKind::Dns { .. } => {
-                let udp = bind_udp(listener.listen).map_err(bind_error)?;
-                let tcp = bind_tcp(listener.listen).map_err(bind_error)?;
+                let udp = udp().map_err(bind_error)?;
+                let tcp = tcp().map_err(bind_error)?;
                 Sockets::Dns(udp, tcp)
             }
-            _ => Sockets::Tcp(bind_tcp(listener.listen).map_err(bind_error)?),
+            _ => Sockets::Tcp(tcp().map_err(bind_error)?),
         };
         sockets.push((listener.name.clone(), socket));
     }
@@ -328,6 +417,7 @@ fn start(
     cancel: CancellationToken,
 ) -> Result<Running, RuntimeError> {
     let name = listener.name.clone();
+    let handover = Handover::of(&sockets);
     let (plane, task) = match (state, sockets) {
         (State::Http(state, shared), Sockets::Tcp(tcp)) => {
             let state = Arc::new(ArcSwap::from_pointee(state));
@@ -379,6 +469,7 @@ fn start(
         plane,
         cancel,
         done,
+        handover,
     })
 }
 

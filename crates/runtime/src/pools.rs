@@ -198,24 +198,44 @@ impl PoolRuntime {
         Ok(())
     }
 
-    /// The spec for `new`, keeping operator overrides where the file did not change.
+    /// Whether `cfg` can replace this pool's configuration (what [`PoolRuntime::update`]
+    /// would refuse), without changing anything: a reload checks every changed pool
+    /// before it changes any.
+    pub fn check(&self, cfg: &config::Pool) -> Result<(), RuntimeError> {
+        let spec = self.spec_for(&self.config(), cfg);
+        Pool::new(spec, clock::now())
+            .map(drop)
+            .map_err(|e| RuntimeError::Pool(cfg.name.clone(), e.to_string()))
+    }
+
+    /// The spec for `new`, keeping operator overrides where the file did not change, and
+    /// forgetting the others.
     fn with_overrides(&self, old: &config::Pool, new: &config::Pool) -> PoolSpec {
-        let mut spec = spec_of(new);
+        let spec = self.spec_for(old, new);
         let mut overrides = self.overrides.lock().expect("overrides lock");
         if old.algorithm != new.algorithm {
             overrides.algorithm = None;
         }
-        if let Some(algorithm) = overrides.algorithm {
-            spec.algorithm = algorithm;
+        overrides
+            .weights
+            .retain(|name, _| override_survives(old, new, name));
+        spec
+    }
+
+    /// The spec for `new` with the operator overrides that survive the change from `old`.
+    fn spec_for(&self, old: &config::Pool, new: &config::Pool) -> PoolSpec {
+        let mut spec = spec_of(new);
+        let overrides = self.overrides.lock().expect("overrides lock");
+        if old.algorithm == new.algorithm {
+            if let Some(algorithm) = overrides.algorithm {
+                spec.algorithm = algorithm;
+            }
         }
-        overrides.weights.retain(|name, _| {
-            let before = old.servers.iter().find(|s| &s.name == name);
-            let after = new.servers.iter().find(|s| &s.name == name);
-            before.is_some() && before == after
-        });
         for server in &mut spec.servers {
             if let Some(weight) = overrides.weights.get(&server.name) {
-                server.weight = *weight;
+                if override_survives(old, new, &server.name) {
+                    server.weight = *weight;
+                }
             }
         }
         spec
@@ -280,6 +300,14 @@ impl PoolRuntime {
             checks.insert(server.name.clone(), check);
         }
     }
+}
+
+/// Whether an operator's weight for `server` outlives a reload from `old` to `new`: only
+/// when the file left that server's entry as it was.
+fn override_survives(old: &config::Pool, new: &config::Pool, server: &str) -> bool {
+    let before = old.servers.iter().find(|s| s.name == server);
+    let after = new.servers.iter().find(|s| s.name == server);
+    before.is_some() && before == after
 }
 
 /// Where a server's health is checked: `check_address`, else its own address.

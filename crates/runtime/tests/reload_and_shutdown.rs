@@ -1,0 +1,290 @@
+//! Reloads and shutdown as clients see them: which sockets listen, when, and what a
+//! refused reload leaves behind.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use support::{client, config, free_port, get, wait_for, Flip};
+use switchyard_balance::ServerState;
+use switchyard_runtime::Runtime;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn pool_toml(name: &str, servers: &[&Flip]) -> String {
+    let mut s = format!(
+        "[[pool]]\nname = \"{name}\"\nalgorithm = \"round_robin\"\n\
+         [pool.health]\ncheck = \"http\"\npath = \"/health\"\ninterval = \"200ms\"\n\
+         timeout = \"100ms\"\nrise = 1\nfall = 2\n"
+    );
+    for server in servers {
+        s += &format!(
+            "[[pool.server]]\nname = \"{}\"\naddress = \"{}\"\n",
+            server.name, server.addr
+        );
+    }
+    s
+}
+
+fn listener(name: &str, protocol: &str, port: u16, pool: &str) -> String {
+    format!(
+        "[[listener]]\nname = \"{name}\"\nprotocol = \"{protocol}\"\n\
+         listen = \"127.0.0.1:{port}\"\npool = \"{pool}\"\n"
+    )
+}
+
+async fn ready(runtime: &Runtime) {
+    assert!(
+        wait_for(Duration::from_secs(5), || async { runtime.ready() })
+            .await
+            .is_some(),
+        "never ready"
+    );
+}
+
+async fn start(path: &std::path::Path, text: &str) -> Runtime {
+    std::fs::write(path, text).unwrap();
+    let runtime = Runtime::start(
+        switchyard_config::load(path).unwrap(),
+        Some(path.to_path_buf()),
+    )
+    .await
+    .unwrap();
+    ready(&runtime).await;
+    runtime
+}
+
+async fn reload(runtime: &Runtime, path: &std::path::Path, text: &str) -> Result<(), Vec<String>> {
+    std::fs::write(path, text).unwrap();
+    runtime.reload_from_file().await.map(drop)
+}
+
+/// One request on a fresh connection that the server closes after answering: whether
+/// the answer was a 200.
+async fn fresh_get(port: u16) -> Result<(), String> {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .await
+        .map_err(|e| format!("write: {e}"))?;
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer))
+        .await
+        .map_err(|_| "no answer within 5 s".to_string())?
+        .map_err(|e| format!("read: {e}"))?;
+    if answer.starts_with(b"HTTP/1.1 200") {
+        Ok(())
+    } else {
+        Err(format!("answer: {}", String::from_utf8_lossy(&answer)))
+    }
+}
+
+/// Connections accepted on a loopback port (a stand-in server that only counts).
+async fn counting_server() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            drop(stream);
+        }
+    });
+    (addr, accepted)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_refuses_new_connections_while_the_request_in_flight_finishes() {
+    let slow = Flip::start_with_delay("slow", Duration::from_millis(1500)).await;
+    let port = free_port();
+    let text = "[global]\nshutdown_timeout = \"10s\"\n".to_string()
+        + &pool_toml("app", &[&slow])
+        + &listener("web", "http", port, "app");
+    let runtime = Runtime::start(config(&text), None).await.unwrap();
+    ready(&runtime).await;
+    let in_flight =
+        tokio::spawn(async move { get(&client(), &format!("http://127.0.0.1:{port}/")).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stopping = {
+        let runtime = runtime.clone();
+        tokio::spawn(async move { runtime.shutdown().await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !stopping.is_finished(),
+        "shutdown did not wait for the request"
+    );
+    // While the request drains, a new client is refused at once, not queued in a
+    // backlog nobody accepts from any more.
+    let refused = tokio::time::timeout(
+        Duration::from_millis(500),
+        tokio::net::TcpStream::connect(("127.0.0.1", port)),
+    )
+    .await;
+    assert!(
+        matches!(refused, Ok(Err(_))),
+        "a new connection during the drain was not refused: {refused:?}"
+    );
+    let (status, body) = in_flight.await.unwrap().unwrap();
+    assert_eq!((status, body.as_str()), (200, "slow"));
+    stopping.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_listener_closes_its_port_at_once_and_a_reload_can_listen_there_again() {
+    let slow = Flip::start_with_delay("slow", Duration::from_millis(1500)).await;
+    let (web, side) = (free_port(), free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switchyard.toml");
+    let without = pool_toml("app", &[&slow]) + &listener("web", "http", web, "app");
+    let with = without.clone() + &listener("side", "http", side, "app");
+    let runtime = start(&path, &with).await;
+
+    let in_flight =
+        tokio::spawn(async move { get(&client(), &format!("http://127.0.0.1:{side}/")).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    reload(&runtime, &path, &without)
+        .await
+        .expect("removing a listener");
+    // Refused within moments (the accept loop drops the socket as soon as it sees the
+    // stop), not once the request in flight has finished.
+    let refused = wait_for(Duration::from_millis(300), || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", side))
+            .await
+            .is_err()
+    })
+    .await;
+    assert!(
+        refused.is_some(),
+        "the removed listener's port still takes connections"
+    );
+    // Added back while its old incarnation still finishes a request.
+    reload(&runtime, &path, &with)
+        .await
+        .expect("adding the listener back on the same port");
+    assert!(!in_flight.is_finished());
+    fresh_get(side).await.expect("the listener added back");
+    let (status, body) = in_flight.await.unwrap().unwrap();
+    assert_eq!((status, body.as_str()), (200, "slow"));
+    runtime.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_renamed_or_changing_protocol_on_its_address_refuses_no_client() {
+    let (a, b) = (Flip::start("a").await, Flip::start("b").await);
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switchyard.toml");
+    let pools = pool_toml("app", &[&a, &b]);
+    let variants = [
+        pools.clone() + &listener("web", "http", port, "app"),
+        pools.clone() + &listener("web-renamed", "http", port, "app"),
+        // A tcp listener in front of HTTP backends answers the same requests.
+        pools.clone() + &listener("web-renamed", "tcp", port, "app"),
+        pools.clone() + &listener("web", "tcp", port, "app"),
+        pools.clone() + &listener("web", "http", port, "app"),
+    ];
+    let runtime = start(&path, &variants[0]).await;
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (sent, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut load = Vec::new();
+    for _ in 0..4 {
+        let (stop, sent, failed) = (stop.clone(), sent.clone(), failed.clone());
+        load.push(tokio::spawn(async move {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
+                if let Err(e) = fresh_get(port).await {
+                    eprintln!("failed request: {e}");
+                    failed.fetch_add(1, Ordering::SeqCst);
+                }
+                sent.fetch_add(1, Ordering::SeqCst);
+            }
+        }));
+    }
+    for (i, text) in variants.iter().cycle().skip(1).take(8).enumerate() {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        reload(&runtime, &path, text)
+            .await
+            .unwrap_or_else(|e| panic!("reload {i} refused: {e:?}"));
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    stop.store(true, Ordering::SeqCst);
+    for task in load {
+        task.await.unwrap();
+    }
+    let sent = sent.load(Ordering::SeqCst);
+    assert!(sent > 50, "too little load: {sent}");
+    assert_eq!(failed.load(Ordering::SeqCst), 0, "of {sent} requests");
+    runtime.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_refused_for_a_busy_port_changes_no_pool() {
+    let (a, b, c) = (
+        Flip::start("a").await,
+        Flip::start("b").await,
+        Flip::start("c").await,
+    );
+    let (probed, probes) = counting_server().await;
+    let port = free_port();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_port = busy.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switchyard.toml");
+    let good = pool_toml("app", &[&a, &b]) + &listener("web", "http", port, "app");
+    let runtime = start(&path, &good).await;
+
+    // Server a leaves, c comes, a new pool is checked every 50 ms, and a new listener
+    // wants a port that is taken.
+    let refused = pool_toml("app", &[&b, &c])
+        + &format!(
+            "[[pool]]\nname = \"extra\"\n[pool.health]\ncheck = \"tcp\"\ninterval = \"50ms\"\n\
+             timeout = \"40ms\"\n[[pool.server]]\nname = \"x\"\naddress = \"{probed}\"\n"
+        )
+        + &listener("web", "http", port, "app")
+        + &listener("side", "http", busy_port, "extra");
+    let errors = reload(&runtime, &path, &refused)
+        .await
+        .expect_err("a busy port must refuse the reload");
+    assert!(
+        errors.iter().any(|e| e.contains("Address already in use")),
+        "{errors:?}"
+    );
+
+    let app = runtime.pools().get("app").cloned().expect("pool app");
+    assert_eq!(app.pool.state_of("a"), Some(ServerState::Up));
+    assert_eq!(app.pool.state_of("c"), None, "server c was added");
+    assert!(!runtime.pools().contains_key("extra"));
+    let http = client();
+    let mut answered = Vec::new();
+    for _ in 0..6 {
+        answered.push(
+            get(&http, &format!("http://127.0.0.1:{port}/"))
+                .await
+                .unwrap()
+                .1,
+        );
+    }
+    answered.sort();
+    answered.dedup();
+    assert_eq!(answered, ["a", "b"]);
+    // The refused reload's new pool does not go on checking its servers.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = probes.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        probes.load(Ordering::SeqCst),
+        before,
+        "the refused reload's pool is still health-checked"
+    );
+    // Reloading the file that runs now is a no-op that keeps a and b.
+    reload(&runtime, &path, &good).await.unwrap();
+    assert_eq!(app.pool.state_of("a"), Some(ServerState::Up));
+    drop(busy);
+    runtime.shutdown().await;
+}
