@@ -315,6 +315,12 @@ impl Runtime {
     /// `anycast.withdraw_delay` waited), listeners stop accepting, work in flight
     /// finishes for up to `global.shutdown_timeout`, then everything stops.
     pub async fn shutdown(&self) {
+        self.shutdown_until(std::future::pending()).await
+    }
+
+    /// [`Runtime::shutdown`], but the wait for work in flight also ends as soon as
+    /// `cut_short` completes (the signal handler passes a second SIGTERM/SIGINT).
+    pub async fn shutdown_until(&self, cut_short: impl std::future::Future<Output = ()>) {
         self.inner.stopping.store(true, Ordering::Relaxed);
         anycast_task::shutdown(&self.inner.anycast).await;
         let timeout = self.config().global.shutdown_timeout;
@@ -323,8 +329,15 @@ impl Runtime {
             let mut set = self.inner.listeners.lock().expect("listener lock");
             set.stop_accepting()
         };
-        if tokio::time::timeout(timeout, drained).await.is_err() {
-            tracing::warn!("shutdown_timeout passed with work still in flight; closing it");
+        tokio::select! {
+            finished = tokio::time::timeout(timeout, drained) => {
+                if finished.is_err() {
+                    tracing::warn!("shutdown_timeout passed with work still in flight; closing it");
+                }
+            }
+            _ = cut_short => {
+                tracing::warn!("asked again to stop: closing the work still in flight now");
+            }
         }
         self.inner.shutdown.cancel();
     }

@@ -1,4 +1,5 @@
-//! Signals and systemd: `SIGHUP` reloads, `SIGTERM`/`SIGINT` shut down gracefully, and
+//! Signals and systemd: `SIGHUP` reloads, `SIGTERM`/`SIGINT` shut down gracefully (a
+//! second one stops waiting for work in flight), and
 //! under systemd (`Type=notify`) the service manager hears READY, RELOADING and STOPPING.
 
 use tokio::signal::unix::{signal, SignalKind};
@@ -27,7 +28,15 @@ pub(crate) async fn run(runtime: &Runtime) -> std::io::Result<()> {
         }
     }
     notify(&[sd_notify::NotifyState::Stopping]);
-    runtime.shutdown().await;
+    // A second SIGTERM or SIGINT ends the wait for work in flight (an operator pressing
+    // Ctrl-C again does not want to wait for `shutdown_timeout`).
+    let again = async {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    };
+    runtime.shutdown_until(again).await;
     runtime.stop_admin();
     Ok(())
 }

@@ -360,3 +360,84 @@ fn run_serves_on_a_single_worker_and_stops_on_sigterm() {
     };
     assert!(status.success(), "exited with {status}");
 }
+
+/// SIGTERM waits for the request in flight; a second SIGTERM ends that wait at once
+/// instead of after `shutdown_timeout`.
+#[test]
+fn a_second_sigterm_stops_waiting_for_requests_in_flight() {
+    use std::io::Write;
+    // A backend that accepts and never answers, so the request stays in flight.
+    let backend = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let backend_addr = backend.local_addr().unwrap();
+    backend.set_nonblocking(true).unwrap();
+    let holder = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        let until = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < until && held.is_empty() {
+            match backend.accept() {
+                Ok((stream, _)) => held.push(stream),
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        held
+    });
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        &format!(
+            "[global]\nshutdown_timeout = \"30s\"\n\
+             [[pool]]\nname = \"app\"\n[pool.health]\ncheck = \"none\"\n\
+             [[pool.server]]\nname = \"a\"\naddress = \"{backend_addr}\"\n\
+             [[listener]]\nname = \"web\"\nprotocol = \"http\"\nlisten = \"127.0.0.1:{port}\"\npool = \"app\"\n\
+             timeouts = {{ backend = \"60s\" }}\n\
+             [[listener.route]]\npath = \"/hi\"\nrespond = {{ status = 200, body = \"hi\" }}\n"
+        ),
+    );
+    let mut child = switchyard()
+        .args(["run", "-c"])
+        .arg(&path)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_http(
+            &format!("http://127.0.0.1:{port}/hi"),
+            200,
+            Duration::from_secs(10)
+        )
+        .is_some(),
+        "never served"
+    );
+    let mut in_flight = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(in_flight, "GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = child.id() as i32;
+    // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the first SIGTERM did not wait for the request in flight"
+    );
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("a second SIGTERM did not end the shutdown");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exited with {status}");
+    drop(holder.join().unwrap());
+}
