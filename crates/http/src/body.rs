@@ -20,6 +20,7 @@ use switchyard_balance::{clock, Picked};
 
 use crate::access_log::{AccessLogger, Entry};
 use crate::backend::Lease;
+use crate::guard::Activity;
 use crate::stats::ListenerStats;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -44,6 +45,11 @@ pub enum ResponseBody {
 /// A server's response body with its bookkeeping.
 pub struct Tracked {
     inner: Incoming,
+    /// The client connection's activity: bodies with data waiting for the client.
+    activity: Arc<Activity>,
+    /// The last frame returned has not been taken by hyper yet (it polls again once it
+    /// has sent it, or has the flow-control window to).
+    handed: bool,
     picked: Option<Picked>,
     lease: Option<Lease>,
     failed: bool,
@@ -134,8 +140,10 @@ impl Body for ResponseBody {
 // === impl Tracked ===
 
 impl Tracked {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         inner: Incoming,
+        activity: Arc<Activity>,
         picked: Picked,
         lease: Option<Lease>,
         failed: bool,
@@ -145,6 +153,8 @@ impl Tracked {
     ) -> Self {
         Tracked {
             inner,
+            activity,
+            handed: false,
             picked: Some(picked),
             lease,
             failed,
@@ -157,11 +167,19 @@ impl Tracked {
     }
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if self.handed {
+            // Polled again: hyper has taken the previous frame.
+            self.taken();
+            self.activity.body_moved.store(clock::now(), Relaxed);
+        }
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     self.bytes += data.len() as u64;
                     self.stats.bytes_out.fetch_add(data.len() as u64, Relaxed);
+                    self.handed = true;
+                    self.activity.body_moved.store(clock::now(), Relaxed);
+                    self.activity.bodies_waiting.fetch_add(1, Relaxed);
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
@@ -175,6 +193,13 @@ impl Tracked {
                 Poll::Ready(None)
             }
             Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn taken(&mut self) {
+        if self.handed {
+            self.handed = false;
+            self.activity.bodies_waiting.fetch_sub(1, Relaxed);
         }
     }
 
@@ -196,6 +221,7 @@ impl Tracked {
 
 impl Drop for Tracked {
     fn drop(&mut self) {
+        self.taken();
         self.done();
     }
 }

@@ -2,16 +2,22 @@
 //!
 //! [`Guarded`] feeds every byte read from a client through [`Framer`] and hands hyper
 //! only what the framer releases (see `framing.rs` for why). It also stamps each read
-//! and write into the connection's [`Activity`], which the idle timer reads.
+//! and write into the connection's [`Activity`], which the idle timer reads, and fails
+//! a write that the client leaves blocked for `timeouts.idle` ([`WriteStall`], also used
+//! by the HTTP/1 engine through [`WriteLimited`]): a client that stops reading must not
+//! hold its connection, a server connection and a `max_connections` slot forever.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use switchyard_balance::clock;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
 
 use crate::framing::{Fed, Framer};
 use crate::stats::ListenerStats;
@@ -19,12 +25,16 @@ use crate::stats::ListenerStats;
 const SCRATCH: usize = 16 * 1024;
 
 /// When the connection last moved bytes, how many requests are in flight on it, and
-/// since when a request head has been awaited ([`NO_HEAD`] when none is).
+/// since when a request head has been awaited ([`NO_HEAD`] when none is). For the hyper
+/// engine also: how many response bodies have handed hyper data that it has not sent
+/// yet (HTTP/2 flow control, or a full socket), and when a body last handed or sent some.
 #[derive(Debug)]
 pub(crate) struct Activity {
     pub last: AtomicU64,
     pub in_flight: AtomicU64,
     pub head_since: AtomicU64,
+    pub bodies_waiting: AtomicU64,
+    pub body_moved: AtomicU64,
 }
 
 /// `head_since` when no request head is being waited for.
@@ -40,6 +50,22 @@ pub(crate) struct Guarded<S> {
     end: End,
     activity: Arc<Activity>,
     stats: Arc<ListenerStats>,
+    stall: WriteStall,
+}
+
+/// Fails a write to the client that makes no progress for `limit` (the client is not
+/// reading), like nginx's `send_timeout`. Timer work only while a write is blocked.
+pub(crate) struct WriteStall {
+    limit: Duration,
+    /// Armed when a write first blocked; disarmed by any write that progresses.
+    sleep: Option<Pin<Box<Sleep>>>,
+    armed: bool,
+}
+
+/// A client stream whose writes are bounded by a [`WriteStall`] (the HTTP/1 engine's).
+pub(crate) struct WriteLimited<S> {
+    inner: S,
+    stall: WriteStall,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -60,6 +86,8 @@ impl Default for Activity {
             last: AtomicU64::new(now),
             in_flight: AtomicU64::new(0),
             head_since: AtomicU64::new(now),
+            bodies_waiting: AtomicU64::new(0),
+            body_moved: AtomicU64::new(now),
         }
     }
 }
@@ -78,6 +106,7 @@ impl<S> Guarded<S> {
         framer: Option<Framer>,
         activity: Arc<Activity>,
         stats: Arc<ListenerStats>,
+        write_limit: Duration,
     ) -> Self {
         activity.touch();
         if framer.is_none() {
@@ -92,6 +121,7 @@ impl<S> Guarded<S> {
             end: End::Open,
             activity,
             stats,
+            stall: WriteStall::new(write_limit),
         }
     }
 }
@@ -195,8 +225,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let n = ready!(Pin::new(&mut self.inner).poll_write(cx, buf))?;
-        self.activity.touch();
+        let this = &mut *self;
+        let res = Pin::new(&mut this.inner).poll_write(cx, buf);
+        let n = ready!(this.stall.check(cx, res))?;
+        this.activity.touch();
         Poll::Ready(Ok(n))
     }
 
@@ -205,8 +237,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let n = ready!(Pin::new(&mut self.inner).poll_write_vectored(cx, bufs))?;
-        self.activity.touch();
+        let this = &mut *self;
+        let res = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        let n = ready!(this.stall.check(cx, res))?;
+        this.activity.touch();
         Poll::Ready(Ok(n))
     }
 
@@ -215,10 +249,121 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let this = &mut *self;
+        let res = Pin::new(&mut this.inner).poll_flush(cx);
+        this.stall.check(cx, res)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        let this = &mut *self;
+        let res = Pin::new(&mut this.inner).poll_shutdown(cx);
+        this.stall.check(cx, res)
+    }
+}
+
+// === impl WriteStall ===
+
+impl WriteStall {
+    pub fn new(limit: Duration) -> Self {
+        WriteStall {
+            limit,
+            sleep: None,
+            armed: false,
+        }
+    }
+
+    /// Pass a write's result through; a write still blocked `limit` after the first
+    /// blocked attempt fails with `TimedOut`.
+    pub fn check<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        res: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if res.is_ready() {
+            self.armed = false;
+            return res;
+        }
+        if !self.armed {
+            self.armed = true;
+            let deadline = Instant::now() + self.limit;
+            match &mut self.sleep {
+                Some(sleep) => sleep.as_mut().reset(deadline),
+                None => self.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
+            }
+        }
+        let expired = match &mut self.sleep {
+            Some(sleep) => sleep.as_mut().poll(cx).is_ready(),
+            None => false,
+        };
+        if expired {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client read nothing for timeouts.idle while a response was waiting for it",
+            )));
+        }
+        Poll::Pending
+    }
+}
+
+// === impl WriteLimited ===
+
+impl<S> WriteLimited<S> {
+    pub fn new(inner: S, limit: Duration) -> Self {
+        WriteLimited {
+            inner,
+            stall: WriteStall::new(limit),
+        }
+    }
+
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for WriteLimited<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for WriteLimited<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        let res = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.stall.check(cx, res)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        let res = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.stall.check(cx, res)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        let res = Pin::new(&mut this.inner).poll_flush(cx);
+        this.stall.check(cx, res)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        let res = Pin::new(&mut this.inner).poll_shutdown(cx);
+        this.stall.check(cx, res)
     }
 }

@@ -358,6 +358,7 @@ async fn route_request(
     let log = log.map(|e| (state.log.clone(), e));
     let tracked = Tracked::new(
         rbody,
+        conn.activity.clone(),
         picked,
         lease,
         failed,

@@ -11,8 +11,10 @@
 //! (and the first head from the connection's start), enforced here because the framing
 //! guard holds partial heads back from hyper;
 //! a connection with nothing in flight and no bytes moved for `timeouts.idle` is shut
-//! down gracefully. On cancellation, accepting stops, every connection is asked to
-//! finish its in-flight requests and close, and `serve` returns when all are done.
+//! down gracefully; one whose client leaves answers waiting for `timeouts.idle` (a write
+//! blocked on it, or HTTP/2 flow-control windows it keeps shut) is closed at once. On
+//! cancellation, accepting stops, every connection is asked to finish its in-flight
+//! requests and close, and `serve` returns when all are done.
 
 use std::convert::Infallible;
 use std::io;
@@ -38,6 +40,13 @@ use crate::guard::{Activity, Guarded, NO_HEAD};
 use crate::h1::{self, Handoff};
 use crate::proxy::{self, ConnInfo};
 use crate::state::{State, MAX_HEADER_BYTES};
+
+/// HTTP/2 streams served at once on one client connection.
+const MAX_CONCURRENT_STREAMS: u32 = 200;
+/// HTTP/2 streams a client may open and reset before they are served (rapid reset).
+const MAX_RESET_STREAMS: usize = 20;
+/// HTTP/2 streams reset because of the client's errors before the connection ends.
+const MAX_LOCAL_ERROR_RESETS: usize = 1024;
 
 /// Serve `listener` until `shutdown` is cancelled and every connection has finished.
 pub async fn serve(
@@ -124,6 +133,7 @@ async fn connection(
                 Some(Framer::new(MAX_HEADER_BYTES)),
                 activity,
                 stats.clone(),
+                current.timeouts.idle,
             );
             http(io, info, &current, state, shutdown).await;
         }
@@ -136,7 +146,8 @@ async fn connection(
                         engine(tls, info, &current, state, shutdown).await;
                     } else {
                         let framer = (!h2).then(|| Framer::new(MAX_HEADER_BYTES));
-                        let io = Guarded::new(tls, framer, activity, stats.clone());
+                        let idle = current.timeouts.idle;
+                        let io = Guarded::new(tls, framer, activity, stats.clone(), idle);
                         http(io, info, &current, state, shutdown).await;
                     }
                 }
@@ -168,7 +179,8 @@ async fn engine<S>(
     if let Handoff::Hyper { io, prefix, http1 } = done {
         let framer = http1.then(|| Framer::new(MAX_HEADER_BYTES));
         let (activity, stats) = (info.activity.clone(), current.stats.clone());
-        let io = Guarded::new(io, framer, activity, stats).with_prefix(&prefix);
+        let idle = current.timeouts.idle;
+        let io = Guarded::new(io, framer, activity, stats, idle).with_prefix(&prefix);
         http(io, info, current, state, shutdown).await;
     }
 }
@@ -194,10 +206,22 @@ async fn http<S>(
         .header_read_timeout(None)
         .max_buf_size(MAX_HEADER_BYTES)
         .keep_alive(true);
+    // HTTP/2 limits set here on purpose rather than left to hyper's and h2's defaults
+    // (today the same values), so that a dependency update cannot loosen them:
+    // - at most 200 streams at once per connection; more are refused (REFUSED_STREAM);
+    // - at most 20 streams opened and reset by the client before they were served
+    //   ("rapid reset", CVE-2023-44487): beyond that the connection ends with GOAWAY
+    //   ENHANCE_YOUR_CALM, so a client cannot make the proxy start requests without end;
+    // - at most 1024 streams that the client made us reset for its errors, likewise.
+    // No keep-alive PINGs: a dead peer's connection is closed by `timeouts.idle`, or by
+    // the write-stall bound when it has answers waiting.
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_header_list_size(MAX_HEADER_BYTES as u32);
+        .max_header_list_size(MAX_HEADER_BYTES as u32)
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        .max_pending_accept_reset_streams(MAX_RESET_STREAMS)
+        .max_local_error_reset_streams(MAX_LOCAL_ERROR_RESETS);
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     tokio::pin!(conn);
     let idle = current.timeouts.idle;
@@ -230,6 +254,10 @@ async fn http<S>(
                 tracing::debug!("request head not received in time; closing");
                 return;
             }
+            _ = bodies_stalled(&activity, idle) => {
+                tracing::debug!("the client took no response data for the idle timeout; closing");
+                return;
+            }
             _ = idle_for(&activity, idle), if !closing => {
                 closing = true;
                 tracing::debug!("closing idle connection");
@@ -254,6 +282,23 @@ async fn head_overdue(activity: &Activity, limit: Duration) {
         if activity.head_since.load(Relaxed) == since {
             return;
         }
+    }
+}
+
+/// Resolves once some response body has had data waiting for the client (HTTP/2 flow
+/// control it keeps shut, or a socket it does not read) and no body handed or sent any
+/// for `idle`. A graceful close would wait for those streams forever.
+async fn bodies_stalled(activity: &Activity, idle: Duration) {
+    loop {
+        if activity.bodies_waiting.load(Relaxed) == 0 {
+            tokio::time::sleep((idle / 2).max(Duration::from_millis(10))).await;
+            continue;
+        }
+        let due = clock::instant(activity.body_moved.load(Relaxed)) + idle;
+        if std::time::Instant::now() >= due {
+            return;
+        }
+        tokio::time::sleep_until(due.into()).await;
     }
 }
 

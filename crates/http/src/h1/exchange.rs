@@ -585,7 +585,8 @@ impl Exchange<'_> {
             e.total = self.start.elapsed();
             st.log.log(*e);
         }
-        let success = result.is_ok() && !status.is_server_error();
+        // A client that went away (or stopped reading) is no fault of the server.
+        let success = !matches!(result, Err(RelayError::Server)) && !status.is_server_error();
         let now = clock::now();
         picked.finish(success, ttfb, now);
         now

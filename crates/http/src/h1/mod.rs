@@ -35,6 +35,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use crate::forward::Peer;
 use crate::framing::{check_head, HeadInfo, HeadScan, HeadScanner};
+use crate::guard::WriteLimited;
 use crate::proxy::ConnInfo;
 use crate::state::{State, MAX_HEADER_BYTES};
 
@@ -111,7 +112,9 @@ where
     let peer = &conn.client;
     let closing = || conn.closing.load(Relaxed);
     let mut c = Client {
-        io,
+        // A client that leaves a write blocked for `timeouts.idle` is not reading: the
+        // write fails and the connection ends, freeing its server and its slot.
+        io: WriteLimited::new(io, current.timeouts.idle),
         peer,
         buf: BytesMut::with_capacity(BUF),
         scanner: HeadScanner::default(),
@@ -130,7 +133,7 @@ where
                     let mut prefix = BytesMut::with_capacity(head.raw.len() + c.buf.len());
                     prefix.extend_from_slice(&head.raw);
                     prefix.extend_from_slice(&c.buf);
-                    let (io, prefix) = (c.io, prefix.freeze());
+                    let (io, prefix) = (c.io.into_inner(), prefix.freeze());
                     return Handoff::Hyper {
                         io,
                         prefix,
@@ -145,7 +148,7 @@ where
             }
             Next::Closed => break,
             Next::H2 => {
-                let (io, prefix) = (c.io, c.buf.freeze());
+                let (io, prefix) = (c.io.into_inner(), c.buf.freeze());
                 return Handoff::Hyper {
                     io,
                     prefix,
