@@ -9,7 +9,7 @@
 //! memory stays flat whatever the size.
 
 use std::pin::Pin;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -30,6 +30,9 @@ pub(crate) enum RequestBody {
     Client {
         inner: Incoming,
         stats: Arc<ListenerStats>,
+        /// Set while the server waits for the client's next bytes (a backend timeout
+        /// then is the client's delay, not the server's).
+        reading: Arc<AtomicBool>,
     },
     Empty,
 }
@@ -72,8 +75,13 @@ impl Body for RequestBody {
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         match self.get_mut() {
             RequestBody::Empty => Poll::Ready(None),
-            RequestBody::Client { inner, stats } => {
+            RequestBody::Client {
+                inner,
+                stats,
+                reading,
+            } => {
                 let res = Pin::new(inner).poll_frame(cx);
+                reading.store(res.is_pending(), Relaxed);
                 if let Poll::Ready(Some(Ok(frame))) = &res {
                     if let Some(data) = frame.data_ref() {
                         stats.bytes_in.fetch_add(data.len() as u64, Relaxed);

@@ -278,6 +278,7 @@ pub(crate) fn failure_text(status: StatusCode) -> &'static str {
         StatusCode::SERVICE_UNAVAILABLE => "no server available\n",
         StatusCode::GATEWAY_TIMEOUT => "backend timed out\n",
         StatusCode::BAD_REQUEST => "bad request\n",
+        StatusCode::REQUEST_TIMEOUT => "request body not received in time\n",
         _ => "bad gateway\n",
     }
 }
@@ -315,16 +316,17 @@ async fn route_request(
         version: parts.version,
         headers: parts.headers.clone(),
     });
-    let body = if bodyless {
-        RequestBody::Empty
-    } else {
-        RequestBody::Client {
+    let reading = (!bodyless).then(|| Arc::new(AtomicBool::new(false)));
+    let body = match &reading {
+        None => RequestBody::Empty,
+        Some(reading) => RequestBody::Client {
             inner: body,
             stats: state.stats.clone(),
-        }
+            reading: reading.clone(),
+        },
     };
     let req = Request::from_parts(parts, body);
-    let sent = send_with_retries(state, &plan, req, replay).await;
+    let sent = send_with_retries(state, &plan, req, replay, reading.as_deref()).await;
     let (picked, mut res, lease) = match sent {
         Ok(ok) => ok,
         Err(status) => {
@@ -369,12 +371,14 @@ async fn route_request(
     Response::from_parts(rparts, ResponseBody::Proxied(Box::new(tracked)))
 }
 
-/// Pick, send, and retry when safe. `Err` is the status to answer.
+/// Pick, send, and retry when safe. `Err` is the status to answer. `reading` is set while
+/// the request's body waits for the client.
 async fn send_with_retries(
     state: &State,
     plan: &Plan<'_>,
     req: Request<RequestBody>,
     replay: Option<Replay>,
+    reading: Option<&AtomicBool>,
 ) -> Result<(Picked, Response<Incoming>, Option<Lease>), StatusCode> {
     let target = plan.target;
     use std::sync::atomic::Ordering::Relaxed;
@@ -403,6 +407,11 @@ async fn send_with_retries(
         let send = state.backends.send(picked.address(), target.proto, request);
         match tokio::time::timeout(state.timeouts.backend, send).await {
             Ok(Ok((res, lease))) => return Ok((picked, res, lease)),
+            Err(_) if reading.is_some_and(|r| r.load(Relaxed)) => {
+                // The server was still waiting for the client's body: the client's delay.
+                tracing::debug!("request body not received within the backend timeout");
+                return Err(StatusCode::REQUEST_TIMEOUT);
+            }
             Err(_) => {
                 tracing::warn!(pool = %target.name, server = picked.name(), "backend timed out");
                 picked.finish(false, t0.elapsed(), clock::now());

@@ -24,6 +24,14 @@ enum Engine {
 
 /// A listener on the echo backend `be`, served by `engine`, with `idle` and `max`.
 async fn behind(be: &Backend, engine: Engine, idle: Duration, max: Option<u32>) -> Harness {
+    let (mut l, pools) = setup(be, engine);
+    l.timeouts.idle = idle;
+    l.max_connections = max;
+    start(l, pools).await
+}
+
+/// The listener (default pool `app`: `be`) and pools for `engine`.
+fn setup(be: &Backend, engine: Engine) -> (config::Listener, Vec<config::Pool>) {
     let mut pools = vec![pool("app", "round_robin", &[("a", be.addr)])];
     let mut routes = vec![];
     if let Engine::Hyper = engine {
@@ -36,10 +44,7 @@ async fn behind(be: &Backend, engine: Engine, idle: Duration, max: Option<u32>) 
         };
         routes.push(route(never, forward("h2")));
     }
-    let mut l = listener(Some("app"), routes);
-    l.timeouts.idle = idle;
-    l.max_connections = max;
-    start(l, pools).await
+    (listener(Some("app"), routes), pools)
 }
 
 /// A connection whose receive buffer is small, so a writer to it blocks early.
@@ -337,4 +342,52 @@ async fn h2_streams_beyond_200_are_refused_and_rapid_reset_is_cut_off() {
     let res = client().get(h.url("/bytes/5")).send().await.unwrap();
     assert_eq!(res.status(), 200);
     h.stop().await;
+}
+
+async fn a_slow_upload_is_the_clients_fault(engine: Engine) {
+    let be = backends::echo().await;
+    let (mut l, pools) = setup(&be, engine);
+    l.timeouts.backend = Duration::from_millis(500);
+    let h = start(l, pools).await;
+    // 1000 bytes announced, 10 sent every 100 ms: the body takes 10 s, the server (which
+    // answers once it has read it) is given 500 ms.
+    let mut s = TcpStream::connect(h.addr).await.unwrap();
+    s.write_all(b"POST /count HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n")
+        .await
+        .unwrap();
+    let t0 = Instant::now();
+    let mut reply = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    while t0.elapsed() < Duration::from_secs(5) && !reply.ends_with(b"\n") {
+        if s.write_all(&[b'x'; 10]).await.is_err() {
+            break;
+        }
+        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(100), s.read(&mut buf)).await
+        {
+            if n == 0 {
+                break;
+            }
+            reply.extend_from_slice(&buf[..n]);
+        }
+    }
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(
+        reply.starts_with("HTTP/1.1 408"),
+        "{engine:?}: after {:?}: {reply}",
+        t0.elapsed()
+    );
+    let snap = h.pool("app").snapshot();
+    let stats = snap.server("a").unwrap().stats();
+    assert_eq!(
+        stats.failures_total(),
+        0,
+        "{engine:?}: a slow client is no fault of the server"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_body_sent_too_slowly_gets_408_and_is_no_server_failure() {
+    a_slow_upload_is_the_clients_fault(Engine::H1).await;
+    a_slow_upload_is_the_clients_fault(Engine::Hyper).await;
 }

@@ -302,10 +302,10 @@ impl Exchange<'_> {
         let (mut cr, mut cw) = tokio::io::split(&mut c.io);
         let stats = self.st.stats.clone();
         let body_done = AtomicBool::new(false);
+        let reading = AtomicBool::new(false);
         let tracker = BodyTracker::new(body, MAX_HEADER_BYTES);
-        let mut upload = Box::pin(upload(
-            &mut cr, &mut c.buf, &mut bw, tracker, &stats, &body_done,
-        ));
+        let flags = (&body_done, &reading);
+        let mut upload = Box::pin(upload(&mut cr, &mut c.buf, &mut bw, tracker, &stats, flags));
         let mut uploaded: Option<Result<u64, UploadError>> = None;
         let mut bbuf = LentBuf::take();
         let set_cookie = self.plan.set_cookie(picked.id());
@@ -336,6 +336,12 @@ impl Exchange<'_> {
             Event::Answer(Err(miss)) => {
                 self.missed(picked, &miss, t0);
                 return self.fail(&mut cw, StatusCode::BAD_GATEWAY).await;
+            }
+            Event::TimedOut if reading.load(Relaxed) => {
+                // The server was still waiting for the client's body: the client's delay.
+                tracing::debug!("request body not received within the backend timeout");
+                drop(picked);
+                return self.fail(&mut cw, StatusCode::REQUEST_TIMEOUT).await;
             }
             Event::TimedOut => return self.timed_out(&mut cw, picked, t0).await,
             Event::ClientBody(e) => return self.client_body_failed(&mut cw, e).await,
@@ -593,14 +599,15 @@ impl Exchange<'_> {
     }
 }
 
-/// Copy the client's body to the server, checking its framing on the way.
+/// Copy the client's body to the server, checking its framing on the way. `done` is set
+/// once the whole body is read; `reading` while it waits for the client's next bytes.
 async fn upload<R, W>(
     cr: &mut R,
     cbuf: &mut BytesMut,
     bw: &mut W,
     mut tracker: BodyTracker,
     stats: &ListenerStats,
-    done: &AtomicBool,
+    (done, reading): (&AtomicBool, &AtomicBool),
 ) -> Result<u64, UploadError>
 where
     R: AsyncRead + Unpin,
@@ -627,7 +634,10 @@ where
             }
         }
         cbuf.reserve(BODY_BUF);
-        match cr.read_buf(cbuf).await {
+        reading.store(true, Relaxed);
+        let read = cr.read_buf(cbuf).await;
+        reading.store(false, Relaxed);
+        match read {
             Ok(0) | Err(_) => return Err(UploadError::ClientGone),
             Ok(_) => {}
         }
