@@ -172,6 +172,12 @@ impl Runtime {
     /// Applies `new` on top of what runs now.
     pub async fn apply(&self, new: config::Config) -> Result<ReloadSummary, RuntimeError> {
         let _one_at_a_time = self.inner.reload_lock.lock().await;
+        if self.inner.stopping.load(Ordering::SeqCst) {
+            // Listeners or pools started now would take traffic the drain never waits for.
+            return Err(RuntimeError::Config(
+                "switchyard is shutting down: the configuration is not reloaded".into(),
+            ));
+        }
         let old = self.inner.config.load_full();
         let started = !old.listeners.is_empty() || !old.pools.is_empty();
         if started && old.global.workers != new.global.workers {
@@ -321,7 +327,10 @@ impl Runtime {
     /// [`Runtime::shutdown`], but the wait for work in flight also ends as soon as
     /// `cut_short` completes (the signal handler passes a second SIGTERM/SIGINT).
     pub async fn shutdown_until(&self, cut_short: impl std::future::Future<Output = ()>) {
-        self.inner.stopping.store(true, Ordering::Relaxed);
+        self.inner.stopping.store(true, Ordering::SeqCst);
+        // A reload under way finishes first (its listeners then drain with the others);
+        // later ones see `stopping` and are refused.
+        drop(self.inner.reload_lock.lock().await);
         anycast_task::shutdown(&self.inner.anycast).await;
         let timeout = self.config().global.shutdown_timeout;
         tracing::info!(timeout = ?timeout, "shutting down: no new connections, waiting for work in flight");

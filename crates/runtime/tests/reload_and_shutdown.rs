@@ -288,3 +288,44 @@ async fn a_reload_refused_for_a_busy_port_changes_no_pool() {
     drop(busy);
     runtime.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_during_the_shutdown_drain_is_refused_and_starts_nothing() {
+    let slow = Flip::start_with_delay("slow", Duration::from_millis(1500)).await;
+    let (web, late) = (free_port(), free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switchyard.toml");
+    let text = "[global]\nshutdown_timeout = \"10s\"\n".to_string()
+        + &pool_toml("app", &[&slow])
+        + &listener("web", "http", web, "app");
+    let runtime = start(&path, &text).await;
+    let in_flight =
+        tokio::spawn(async move { get(&client(), &format!("http://127.0.0.1:{web}/")).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stopping = {
+        let runtime = runtime.clone();
+        tokio::spawn(async move { runtime.shutdown().await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let errors = reload(
+        &runtime,
+        &path,
+        &(text + &listener("late", "http", late, "app")),
+    )
+    .await
+    .expect_err("a reload while shutting down");
+    assert!(
+        errors.iter().any(|e| e.contains("shutting down")),
+        "{errors:?}"
+    );
+    assert!(
+        tokio::net::TcpStream::connect(("127.0.0.1", late))
+            .await
+            .is_err(),
+        "a listener was started during the shutdown"
+    );
+    let (status, _) = in_flight.await.unwrap().unwrap();
+    assert_eq!(status, 200);
+    stopping.await.unwrap();
+}
