@@ -159,6 +159,7 @@ impl Tracked {
         stats: Arc<ListenerStats>,
         log: Option<(AccessLogger, Box<Entry>)>,
     ) -> Self {
+        activity.bodies_open.fetch_add(1, Relaxed);
         Tracked {
             inner,
             activity,
@@ -229,6 +230,7 @@ impl Tracked {
 
 impl Drop for Tracked {
     fn drop(&mut self) {
+        self.activity.bodies_open.fetch_sub(1, Relaxed);
         self.taken();
         self.done();
     }

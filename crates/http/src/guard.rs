@@ -26,13 +26,15 @@ const SCRATCH: usize = 16 * 1024;
 
 /// When the connection last moved bytes, how many requests are in flight on it, and
 /// since when a request head has been awaited ([`NO_HEAD`] when none is). For the hyper
-/// engine also: how many response bodies have handed hyper data that it has not sent
-/// yet (HTTP/2 flow control, or a full socket), and when a body last handed or sent some.
+/// engine also: how many response bodies are being sent, how many of those have handed
+/// hyper data that it has not sent yet (HTTP/2 flow control, or a full socket), and when
+/// a body last handed or sent some.
 #[derive(Debug)]
 pub(crate) struct Activity {
     pub last: AtomicU64,
     pub in_flight: AtomicU64,
     pub head_since: AtomicU64,
+    pub bodies_open: AtomicU64,
     pub bodies_waiting: AtomicU64,
     pub body_moved: AtomicU64,
 }
@@ -86,6 +88,7 @@ impl Default for Activity {
             last: AtomicU64::new(now),
             in_flight: AtomicU64::new(0),
             head_since: AtomicU64::new(now),
+            bodies_open: AtomicU64::new(0),
             bodies_waiting: AtomicU64::new(0),
             body_moved: AtomicU64::new(now),
         }

@@ -263,6 +263,12 @@ async fn http<S>(
                 tracing::debug!("closing idle connection");
                 conn.as_mut().graceful_shutdown();
             }
+            _ = abandoned(&activity, idle), if closing => {
+                // A graceful close waits for the client (an HTTP/2 header block or
+                // preface it never finishes): with nothing to finish, stop waiting.
+                tracing::debug!("connection not closed by the client in time; closing");
+                return;
+            }
         }
     }
 }
@@ -307,6 +313,18 @@ async fn sleep_until_some(at: Option<tokio::time::Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+/// Resolves once nothing was in flight, no response body was being sent and no byte
+/// moved for `idle`.
+async fn abandoned(activity: &Activity, idle: Duration) {
+    loop {
+        idle_for(activity, idle).await;
+        if activity.bodies_open.load(Relaxed) == 0 {
+            return;
+        }
+        tokio::time::sleep(idle.min(Duration::from_secs(1))).await;
     }
 }
 

@@ -391,3 +391,42 @@ async fn a_body_sent_too_slowly_gets_408_and_is_no_server_failure() {
     a_slow_upload_is_the_clients_fault(Engine::H1).await;
     a_slow_upload_is_the_clients_fault(Engine::Hyper).await;
 }
+
+#[tokio::test]
+async fn h2_connections_left_half_open_are_closed_after_the_idle_timeout() {
+    let be = backends::echo().await;
+    let idle = Duration::from_millis(300);
+    let h = behind(&be, Engine::H1, idle, None).await;
+    // A header block never finished (no END_HEADERS, no CONTINUATION), and a preface
+    // never followed by the client's SETTINGS: hyper's graceful close (GOAWAY) waits for
+    // the client, which never comes.
+    let mut partial = h2c(h.addr, &[]).await;
+    let mut head = get(1, "/");
+    head[4] = 0; // flags: neither END_HEADERS nor END_STREAM
+    head.truncate(9 + 3);
+    head[..3].copy_from_slice(&3u32.to_be_bytes()[1..]);
+    partial.s.write_all(&head).await.unwrap();
+    let mut mute = TcpStream::connect(h.addr).await.unwrap();
+    mute.write_all(PREFACE).await.unwrap();
+    let mut mute = Frames {
+        s: mute,
+        buf: Vec::new(),
+        closed: false,
+    };
+    let t0 = Instant::now();
+    for c in [&mut partial, &mut mute] {
+        while !c.closed && t0.elapsed() < Duration::from_secs(5) {
+            c.read(Duration::from_millis(100)).await;
+        }
+    }
+    assert!(
+        partial.closed,
+        "a half-sent header block kept its connection open"
+    );
+    assert!(
+        mute.closed,
+        "a preface without SETTINGS kept its connection open"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+    h.stop().await;
+}
