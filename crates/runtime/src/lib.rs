@@ -213,7 +213,7 @@ impl Runtime {
         for cfg in &new.pools {
             if summary.pools.changed.contains(&cfg.name) {
                 if let Some(existing) = pools.get(&cfg.name) {
-                    existing.update(cfg).map_err(stop_started)?;
+                    existing.update_checked(cfg).await.map_err(stop_started)?;
                 }
             }
         }

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use switchyard_balance::{clock, Pool, PoolSpec, ServerSpec};
 use switchyard_config as config;
@@ -36,6 +37,10 @@ pub struct PoolRuntime {
     /// Cancels every task of this pool (on removal or shutdown).
     cancel: CancellationToken,
 }
+
+/// Beyond a check's timeout, how long a reload waits for the first check of the servers
+/// it adds (the probe loop's scheduling).
+const FIRST_CHECK_SLACK: Duration = Duration::from_millis(100);
 
 /// Weights and algorithm set by an operator; a reload that changes the server (or the
 /// pool's algorithm) in the file drops the override.
@@ -136,6 +141,47 @@ impl PoolRuntime {
         *self.config.lock().expect("pool config lock") = cfg.clone();
         self.start_checks(cfg, restart);
         Ok(())
+    }
+
+    /// Applies a changed configuration in place, as [`PoolRuntime::update`] does, except
+    /// that when it both adds and removes servers, the added ones first join beside the
+    /// servers that stay and those that leave, and the removal waits for their first
+    /// health check (at most the check's timeout). New servers start down until checked,
+    /// so replacing every server of a pool at once would leave it with none up, and its
+    /// requests answered 503, until the first checks came back.
+    pub async fn update_checked(self: &Arc<Self>, cfg: &config::Pool) -> Result<(), RuntimeError> {
+        let old = self.config();
+        let is_new = |name: &str| !old.servers.iter().any(|s| s.name == name);
+        let added: Vec<&config::Server> = cfg.servers.iter().filter(|s| is_new(&s.name)).collect();
+        let removes = old
+            .servers
+            .iter()
+            .any(|s| !cfg.servers.iter().any(|n| n.name == s.name));
+        if added.is_empty() || !removes || old.health.check == config::CheckKind::None {
+            return self.update(cfg);
+        }
+        let mut both = old.clone();
+        both.servers.extend(added.iter().map(|s| (*s).clone()));
+        if self.update(&both).is_ok() {
+            let names: Vec<&str> = added.iter().map(|s| s.name.as_str()).collect();
+            let checked = || {
+                let checks = self.health.lock().expect("health lock");
+                names.iter().all(|name| {
+                    checks.get(*name).is_none_or(|c| {
+                        c.machine
+                            .lock()
+                            .expect("machine lock")
+                            .last_check()
+                            .is_some()
+                    })
+                })
+            };
+            let until = tokio::time::Instant::now() + old.health.timeout + FIRST_CHECK_SLACK;
+            while !checked() && tokio::time::Instant::now() < until {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        self.update(cfg)
     }
 
     /// Stops every task of this pool.

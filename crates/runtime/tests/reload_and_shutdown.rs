@@ -329,3 +329,51 @@ async fn a_reload_during_the_shutdown_drain_is_refused_and_starts_nothing() {
     assert_eq!(status, 200);
     stopping.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replacing_every_server_of_a_pool_under_load_fails_no_request() {
+    let (a, b) = (Flip::start("a").await, Flip::start("b").await);
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switchyard.toml");
+    let only = |server: &Flip| pool_toml("app", &[server]) + &listener("web", "http", port, "app");
+    let runtime = start(&path, &only(&a)).await;
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (sent, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut load = Vec::new();
+    for _ in 0..4 {
+        let (stop, sent, failed) = (stop.clone(), sent.clone(), failed.clone());
+        load.push(tokio::spawn(async move {
+            let http = client();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
+                match get(&http, &format!("http://127.0.0.1:{port}/")).await {
+                    Ok((200, _)) => {}
+                    other => {
+                        eprintln!("failed request: {other:?}");
+                        failed.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+                sent.fetch_add(1, Ordering::SeqCst);
+            }
+        }));
+    }
+    // The pool's only server is replaced by another one, back and forth.
+    for i in 0..8 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let next = if i % 2 == 0 { &b } else { &a };
+        reload(&runtime, &path, &only(next))
+            .await
+            .unwrap_or_else(|e| panic!("reload {i} refused: {e:?}"));
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    stop.store(true, Ordering::SeqCst);
+    for task in load {
+        task.await.unwrap();
+    }
+    let sent = sent.load(Ordering::SeqCst);
+    assert!(sent > 100, "too little load: {sent}");
+    assert_eq!(failed.load(Ordering::SeqCst), 0, "of {sent} requests");
+    runtime.shutdown().await;
+}
