@@ -192,7 +192,7 @@ impl Runtime {
         // log, checking changed pools, starting new pools, building every listener's
         // state), so a refused reload leaves the running pools and listeners untouched.
         let bound = {
-            let set = self.inner.listeners.lock().expect("listener lock");
+            let mut set = self.inner.listeners.lock().expect("listener lock");
             set.plan(&new)
         };
         let prepared = listeners::bind_all(bound).await?;

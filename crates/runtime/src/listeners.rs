@@ -33,6 +33,10 @@ use crate::RuntimeError;
 #[derive(Default)]
 pub(crate) struct ListenerSet {
     running: HashMap<String, Running>,
+    /// Listeners told to stop whose data plane has not finished: the address, and the
+    /// signal that it has. Until then it may still hold its sockets for a moment (DNS
+    /// UDP threads notice the stop within 200 ms), so binding there again is retried.
+    stopping: Vec<(SocketAddr, tokio::sync::watch::Receiver<bool>)>,
 }
 
 /// One listener at work.
@@ -133,7 +137,16 @@ pub(crate) struct Built {
 
 /// What to bind: listener name, protocol, address.
 pub(crate) struct Plan {
-    to_bind: Vec<(config::Listener, Handover)>,
+    to_bind: Vec<ToBind>,
+}
+
+/// A listener that needs sockets.
+struct ToBind {
+    listener: config::Listener,
+    /// The sockets of a running listener that gives up this address, if any.
+    handover: Handover,
+    /// Whether a listener stopped earlier may still hold the address for a moment.
+    after_stopped: bool,
 }
 
 // === impl ListenerSet ===
@@ -142,7 +155,8 @@ impl ListenerSet {
     /// Decides which listeners need new sockets.
     /// A listener that needs a new socket where a running one this reload gives up
     /// listens now is handed that one's sockets.
-    pub fn plan(&self, new: &config::Config) -> Plan {
+    pub fn plan(&mut self, new: &config::Config) -> Plan {
+        self.stopping.retain(|(_, done)| !*done.borrow());
         let keeps_socket = |l: &config::Listener| {
             self.running
                 .get(&l.name)
@@ -163,7 +177,11 @@ impl ListenerSet {
                     .find(|r| r.config.listen == l.listen)
                     .map(|r| r.handover.share())
                     .unwrap_or_default();
-                (l.clone(), handover)
+                ToBind {
+                    listener: l.clone(),
+                    handover,
+                    after_stopped: self.stopping.iter().any(|(addr, _)| *addr == l.listen),
+                }
             })
             .collect();
         Plan { to_bind }
@@ -215,7 +233,7 @@ impl ListenerSet {
                     let running =
                         start(listener, state, sockets, dns_stats, shutdown.child_token())?;
                     if let Some(old) = self.running.insert(listener.name.clone(), running) {
-                        old.stop();
+                        self.retire(old);
                     }
                 }
                 None => {
@@ -237,10 +255,17 @@ impl ListenerSet {
         for name in removed {
             if let Some(old) = self.running.remove(&name) {
                 tracing::info!(listener = %name, "listener removed: no longer accepting, letting work in flight finish");
-                old.stop();
+                self.retire(old);
             }
         }
         Ok(())
+    }
+
+    /// Stops a listener this reload replaced or removed, remembering its address while
+    /// its data plane winds down.
+    fn retire(&mut self, old: Running) {
+        self.stopping.push((old.config.listen, old.done.clone()));
+        old.stop();
     }
 
     /// Stops accepting everywhere; the future completes when every listener's work in
@@ -252,7 +277,11 @@ impl ListenerSet {
             running.handover = Handover::default();
         }
         for running in self.running.values() {
-            tasks.push(running.task_done());
+            tasks.push(finished(running.done.clone()));
+        }
+        // Listeners removed or replaced by earlier reloads may still finish requests.
+        for (_, done) in &self.stopping {
+            tasks.push(finished(done.clone()));
         }
         async move {
             for task in tasks {
@@ -296,33 +325,63 @@ impl Bound {
 /// Binds every socket of `plan`; the first failure fails the reload.
 pub(crate) async fn bind_all(plan: Plan) -> Result<Bound, RuntimeError> {
     let mut sockets = Vec::new();
-    for (listener, handover) in plan.to_bind {
+    for ToBind {
+        listener,
+        handover: Handover { tcp, udp },
+        after_stopped,
+    } in plan.to_bind
+    {
         let bind_error = |error| RuntimeError::Bind {
             name: listener.name.clone(),
             addr: listener.listen,
             error,
         };
-        let Handover { tcp, udp } = handover;
-        let tcp = || match tcp {
-            Some(fd) => TcpListener::from_std(std::net::TcpListener::from(fd)),
-            None => bind_tcp(listener.listen),
+        let addr = listener.listen;
+        let tcp = async {
+            match tcp {
+                Some(fd) => TcpListener::from_std(std::net::TcpListener::from(fd)),
+                None => bind_retrying(after_stopped, || bind_tcp(addr)).await,
+            }
         };
-        let udp = || match udp {
-            Some(fd) => UdpSocket::from_std(std::net::UdpSocket::from(fd)),
-            None => bind_udp(listener.listen),
+        let udp = async {
+            match udp {
+                Some(fd) => UdpSocket::from_std(std::net::UdpSocket::from(fd)),
+                None => bind_retrying(after_stopped, || bind_udp(addr)).await,
+            }
         };
         let socket = match listener.kind {
-            config::ListenerKind::Udp { .. } => Sockets::Udp(udp().map_err(bind_error)?),
+            config::ListenerKind::Udp { .. } => Sockets::Udp(udp.await.map_err(bind_error)?),
             config::ListenerKind::Dns { .. } => {
-                let udp = udp().map_err(bind_error)?;
-                let tcp = tcp().map_err(bind_error)?;
+                let udp = udp.await.map_err(bind_error)?;
+                let tcp = tcp.await.map_err(bind_error)?;
                 Sockets::Dns(udp, tcp)
             }
-            _ => Sockets::Tcp(tcp().map_err(bind_error)?),
+            _ => Sockets::Tcp(tcp.await.map_err(bind_error)?),
         };
         sockets.push((listener.name.clone(), socket));
     }
     Ok(Bound { sockets })
+}
+
+/// `bind()`, retried for up to a second while the address is in use when a listener of
+/// ours that just stopped may still hold it (`retry`).
+async fn bind_retrying<T>(
+    retry: bool,
+    mut bind: impl FnMut() -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    let until = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        match bind() {
+            Err(e)
+                if retry
+                    && e.kind() == std::io::ErrorKind::AddrInUse
+                    && tokio::time::Instant::now() < until =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// A listening TCP socket with `SO_REUSEADDR` (restarts do not wait for TIME_WAIT) and a
@@ -499,12 +558,10 @@ impl Running {
     fn stop(self) {
         self.cancel.cancel();
     }
+}
 
-    fn task_done(&self) -> impl std::future::Future<Output = ()> + use<> {
-        let mut done = self.done.clone();
-        async move {
-            // An error means the watcher ended without saying so: nothing left to wait for.
-            let _ = done.wait_for(|finished| *finished).await;
-        }
-    }
+/// Completes once a data plane's `done` signal says it has finished.
+async fn finished(mut done: tokio::sync::watch::Receiver<bool>) {
+    // An error means the watcher ended without saying so: nothing left to wait for.
+    let _ = done.wait_for(|finished| *finished).await;
 }

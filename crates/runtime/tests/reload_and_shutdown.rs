@@ -377,3 +377,79 @@ async fn replacing_every_server_of_a_pool_under_load_fails_no_request() {
     assert_eq!(failed.load(Ordering::SeqCst), 0, "of {sent} requests");
     runtime.shutdown().await;
 }
+
+/// One DNS query for `name` A over UDP: the response code, or `None` without an answer.
+async fn dns_rcode(port: u16, name: &str) -> Option<u8> {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.ok()?;
+    let mut query = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in name.split('.') {
+        query.push(label.len() as u8);
+        query.extend_from_slice(label.as_bytes());
+    }
+    query.extend_from_slice(&[0, 0, 1, 0, 1]);
+    socket.send_to(&query, ("127.0.0.1", port)).await.ok()?;
+    let mut answer = [0u8; 512];
+    let (n, _) = tokio::time::timeout(Duration::from_secs(1), socket.recv_from(&mut answer))
+        .await
+        .ok()?
+        .ok()?;
+    (n >= 12 && answer[..2] == [0x12, 0x34]).then_some(answer[3] & 0x0f)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dns_listener_removed_and_added_back_at_once_is_bound_again() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switchyard.toml");
+    let zone = "[[zone]]\nname = \"t.test\"\nns = [\"ns1.t.test\"]\n\
+                [zone.soa]\nprimary = \"ns1.t.test\"\ncontact = \"h.t.test\"\n\
+                [[zone.record]]\nname = \"ns1\"\ntype = \"A\"\nvalues = [\"127.0.0.1\"]\n"
+        .to_string();
+    let with = format!(
+        "[[listener]]\nname = \"dns\"\nprotocol = \"dns\"\nlisten = \"127.0.0.1:{port}\"\n"
+    ) + &zone;
+    let runtime = start(&path, &with).await;
+    assert_eq!(dns_rcode(port, "ns1.t.test").await, Some(0));
+    for i in 0..3 {
+        reload(&runtime, &path, &zone)
+            .await
+            .unwrap_or_else(|e| panic!("removing the listener ({i}): {e:?}"));
+        reload(&runtime, &path, &with)
+            .await
+            .unwrap_or_else(|e| panic!("adding it back at once ({i}): {e:?}"));
+        assert_eq!(dns_rcode(port, "ns1.t.test").await, Some(0));
+    }
+    runtime.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_waits_for_the_requests_of_a_listener_a_reload_removed() {
+    let slow = Flip::start_with_delay("slow", Duration::from_millis(1500)).await;
+    let (web, side) = (free_port(), free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switchyard.toml");
+    let without = "[global]\nshutdown_timeout = \"10s\"\n".to_string()
+        + &pool_toml("app", &[&slow])
+        + &listener("web", "http", web, "app");
+    let runtime = start(
+        &path,
+        &(without.clone() + &listener("side", "http", side, "app")),
+    )
+    .await;
+    let in_flight =
+        tokio::spawn(async move { get(&client(), &format!("http://127.0.0.1:{side}/")).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    reload(&runtime, &path, &without).await.unwrap();
+    let stopping = {
+        let runtime = runtime.clone();
+        tokio::spawn(async move { runtime.shutdown().await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !stopping.is_finished(),
+        "shutdown did not wait for the removed listener's request"
+    );
+    let (status, body) = in_flight.await.unwrap().unwrap();
+    assert_eq!((status, body.as_str()), (200, "slow"));
+    stopping.await.unwrap();
+}
