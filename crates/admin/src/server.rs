@@ -106,14 +106,14 @@ pub async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
+    let mut accept_errors = switchyard_net::AcceptErrors::new();
     loop {
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(err) => {
-                    warn!(%err, "admin API could not accept a connection");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    accept_errors.handle("admin", &err).await;
                     continue;
                 }
             },

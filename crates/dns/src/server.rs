@@ -379,6 +379,7 @@ pub async fn serve_tcp(
 ) {
     let tracker = TaskTracker::new();
     let open = Arc::new(AtomicUsize::new(0));
+    let mut accept_errors = switchyard_net::AcceptErrors::new();
     loop {
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -386,8 +387,7 @@ pub async fn serve_tcp(
                 Ok(x) => x,
                 Err(e) => {
                     inc(&stats.io_errors);
-                    tracing::warn!(error = %e, "DNS TCP accept failed");
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    accept_errors.handle(&state.load().name, &e).await;
                     continue;
                 }
             },

@@ -57,6 +57,7 @@ pub async fn serve(
     let tracker = TaskTracker::new();
     tracker.spawn(reap_idle_backends(state.clone(), shutdown.clone()));
     let closing = Arc::new(AtomicBool::new(false));
+    let mut accept_errors = switchyard_net::AcceptErrors::new();
     loop {
         let current = state.load_full();
         let permit = match &current.connections {
@@ -70,8 +71,7 @@ pub async fn serve(
             r = listener.accept() => match r {
                 Ok(ok) => ok,
                 Err(e) => {
-                    tracing::warn!(listener = %current.name(), error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    accept_errors.handle(current.name(), &e).await;
                     continue;
                 }
             },

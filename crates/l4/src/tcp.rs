@@ -34,6 +34,7 @@ pub async fn serve_tcp(
 ) {
     let tracker = TaskTracker::new();
     let nodelay_inherited = nodelay_for_accepted(&listener);
+    let mut accept_errors = switchyard_net::AcceptErrors::new();
     loop {
         let accepted = tokio::select! {
             _ = cancel.cancelled() => break,
@@ -42,9 +43,8 @@ pub async fn serve_tcp(
         let (sock, peer) = match accepted {
             Ok(a) => a,
             Err(e) => {
-                // EMFILE and friends: back off instead of spinning.
-                warn!(listener = %state.load().name, error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                // EMFILE and friends: back off instead of spinning, warn now and then.
+                accept_errors.handle(&state.load().name, &e).await;
                 continue;
             }
         };

@@ -44,6 +44,7 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
+    raise_open_file_limit();
     let runtime = async_runtime(config.global.workers)?;
     runtime.block_on(async {
         let system = switchyard_runtime::Runtime::start(config, Some(path.to_path_buf()))
@@ -56,6 +57,31 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
             .context("signal handling failed")?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Raises the open-file limit to the hard limit (each proxied connection holds two
+/// descriptors), and says so; warns when even that is low.
+pub fn raise_open_file_limit() {
+    match switchyard_net::raise_open_file_limit() {
+        Ok(limit) => {
+            if limit.now > limit.before {
+                tracing::debug!(
+                    from = limit.before,
+                    to = limit.now,
+                    "raised the open-file limit to its hard limit"
+                );
+            }
+            if limit.now < switchyard_net::LOW_FD_LIMIT {
+                tracing::warn!(
+                    limit = limit.now,
+                    "the open-file limit is {}: about {} connections can be proxied at once; raise it with `ulimit -n` or systemd's LimitNOFILE=",
+                    limit.now,
+                    limit.now / 2
+                );
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
 }
 
 /// The tokio runtime for `global.workers` threads (one per core when unset; a single

@@ -94,12 +94,16 @@ pub async fn start(shutdown: CancellationToken) -> std::io::Result<Vec<SocketAdd
 /// Serves one backend on an already bound listener.
 pub async fn serve(listener: TcpListener, backend: Backend, shutdown: CancellationToken) {
     let started = Arc::new(Instant::now());
+    let mut accept_errors = switchyard_net::AcceptErrors::new();
     loop {
         let (stream, _) = tokio::select! {
             _ = shutdown.cancelled() => return,
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
-                Err(_) => continue,
+                Err(e) => {
+                    accept_errors.handle("demo backend", &e).await;
+                    continue;
+                }
             },
         };
         let started = started.clone();

@@ -72,6 +72,7 @@ pub fn main(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let config = switchyard_config::load(&path).map_err(|errors| {
         anyhow::anyhow!("the embedded demo configuration is invalid (a bug):\n{errors}")
     })?;
+    crate::commands::raise_open_file_limit();
     let runtime = crate::commands::async_runtime(config.global.workers)?;
     runtime.block_on(async {
         let stop_backends = CancellationToken::new();

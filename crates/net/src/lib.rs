@@ -1,0 +1,13 @@
+//! Socket helpers shared by the data planes (`http`, `l4`, `dns`).
+//!
+//! Each data plane runs its own accept loop; what they must all do alike when `accept(2)`
+//! fails lives here, so the loops behave and log the same way. The open-file limit that
+//! bounds how many connections they can hold is raised here too.
+
+#![warn(missing_docs)]
+
+mod accept;
+mod fd_limit;
+
+pub use accept::{pause_for, AcceptErrors, Verdict};
+pub use fd_limit::{raise_open_file_limit, FdLimit, LOW_FD_LIMIT};
