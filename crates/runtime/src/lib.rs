@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 pub use control::RuntimeControl;
 pub use health_task::COUNTERS as HEALTH_COUNTERS;
 pub use pools::PoolRuntime;
+pub use signals::Signals;
 
 /// Why the runtime could not apply a configuration.
 #[derive(Debug, thiserror::Error)]
@@ -146,12 +147,12 @@ impl Runtime {
                 "this runtime was started without a configuration file".into(),
             ]);
         };
-        let loaded = tokio::task::spawn_blocking(move || config::load(&path))
+        let loaded = tokio::task::spawn_blocking(move || read_for_reload(&path))
             .await
             .map_err(|e| vec![format!("reload task failed: {e}")])?;
         let result = match loaded {
             Ok(new) => self.apply(new).await.map_err(|e| vec![e.to_string()]),
-            Err(errors) => Err(errors.0.iter().map(|e| e.to_string()).collect()),
+            Err(errors) => Err(errors),
         };
         match &result {
             Ok(summary) => {
@@ -358,8 +359,25 @@ impl Runtime {
         }
     }
 
-    /// Serves until SIGTERM or SIGINT, reloading on SIGHUP.
-    pub async fn run_until_signalled(&self) -> std::io::Result<()> {
-        signals::run(self).await
+    /// Serves until SIGTERM or SIGINT, reloading on SIGHUP. `signals` were installed
+    /// before the runtime started, so none sent during start-up is lost or fatal.
+    pub async fn run_until_signalled(&self, signals: Signals) -> std::io::Result<()> {
+        signals::run(self, signals).await
     }
+}
+
+/// The configuration file for a reload, read and validated (errors one per line). An
+/// empty file is refused: it is what a reload reads while `cp` or an editor rewrites the
+/// file in place, and applying it would stop every listener.
+fn read_for_reload(path: &Path) -> Result<config::Config, Vec<String>> {
+    let file = path.display().to_string();
+    let source = std::fs::read_to_string(path)
+        .map_err(|e| vec![format!("{file}: cannot read the configuration file: {e}")])?;
+    if source.trim().is_empty() {
+        return Err(vec![format!(
+            "{file}: the file is empty, so the reload would stop every listener; if it is \
+             being rewritten, write the new file beside it and rename it into place"
+        )]);
+    }
+    config::parse(&source, &file).map_err(|errors| errors.0.iter().map(|e| e.to_string()).collect())
 }

@@ -453,3 +453,26 @@ async fn shutdown_waits_for_the_requests_of_a_listener_a_reload_removed() {
     assert_eq!((status, body.as_str()), (200, "slow"));
     stopping.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_of_an_empty_file_is_refused_and_every_listener_keeps_serving() {
+    let a = Flip::start("a").await;
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switchyard.toml");
+    let runtime = start(
+        &path,
+        &(pool_toml("app", &[&a]) + &listener("web", "http", port, "app")),
+    )
+    .await;
+    // What a reload reads while `cp` rewrites the file in place.
+    for half_written in ["", "\n  \n"] {
+        let errors = reload(&runtime, &path, half_written)
+            .await
+            .expect_err("an empty file must not stop every listener");
+        assert!(errors[0].contains("the file is empty"), "{errors:?}");
+        assert_eq!(fresh_get(port).await, Ok(()));
+    }
+    assert!(runtime.pools().contains_key("app"));
+    runtime.shutdown().await;
+}
