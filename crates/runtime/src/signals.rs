@@ -2,15 +2,39 @@
 //! second one stops waiting for work in flight), and
 //! under systemd (`Type=notify`) the service manager hears READY, RELOADING and STOPPING.
 
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use crate::Runtime;
 
+/// The signals switchyard answers, listened for from before the runtime starts. Until a
+/// process listens for them, SIGHUP, SIGTERM and SIGINT kill it; installed first, one
+/// that arrives while listeners are being bound (GeoIP databases read, certificates
+/// loaded) is acted on as soon as start-up is done.
+#[derive(Debug)]
+pub struct Signals {
+    hup: Signal,
+    term: Signal,
+    int: Signal,
+}
+
+impl Signals {
+    /// Starts listening for SIGHUP, SIGTERM and SIGINT (inside a tokio runtime).
+    pub fn install() -> std::io::Result<Signals> {
+        Ok(Signals {
+            hup: signal(SignalKind::hangup())?,
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+}
+
 /// Serves until SIGTERM or SIGINT, then shuts down gracefully.
-pub(crate) async fn run(runtime: &Runtime) -> std::io::Result<()> {
-    let mut hup = signal(SignalKind::hangup())?;
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
+pub(crate) async fn run(runtime: &Runtime, signals: Signals) -> std::io::Result<()> {
+    let Signals {
+        mut hup,
+        mut term,
+        mut int,
+    } = signals;
     notify(&[sd_notify::NotifyState::Ready]);
     loop {
         tokio::select! {

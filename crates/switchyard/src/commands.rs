@@ -47,12 +47,14 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     raise_open_file_limit();
     let runtime = async_runtime(config.global.workers)?;
     runtime.block_on(async {
+        let signals =
+            switchyard_runtime::Signals::install().context("cannot listen for signals")?;
         let system = switchyard_runtime::Runtime::start(config, Some(path.to_path_buf()))
             .await
             .with_context(|| format!("cannot start with {}", path.display()))?;
         tracing::info!(config = %path.display(), "switchyard is running");
         system
-            .run_until_signalled()
+            .run_until_signalled(signals)
             .await
             .context("signal handling failed")?;
         Ok(ExitCode::SUCCESS)

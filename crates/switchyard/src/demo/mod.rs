@@ -75,6 +75,8 @@ pub fn main(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     crate::commands::raise_open_file_limit();
     let runtime = crate::commands::async_runtime(config.global.workers)?;
     runtime.block_on(async {
+        let signals =
+            switchyard_runtime::Signals::install().context("cannot listen for signals")?;
         let stop_backends = CancellationToken::new();
         backends::start(stop_backends.clone()).await?;
         let system = switchyard_runtime::Runtime::start(config, Some(path.clone()))
@@ -88,7 +90,7 @@ pub fn main(args: &DemoArgs) -> anyhow::Result<ExitCode> {
                 stop_backends.clone(),
             ));
         }
-        system.run_until_signalled().await?;
+        system.run_until_signalled(signals).await?;
         stop_backends.cancel();
         Ok(ExitCode::SUCCESS)
     })
