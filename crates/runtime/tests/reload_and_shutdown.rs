@@ -82,6 +82,74 @@ async fn fresh_get(port: u16) -> Result<(), String> {
     }
 }
 
+/// How the load's clients connect.
+#[derive(Clone, Copy)]
+enum Connections {
+    /// A new connection per request, closed after the answer.
+    Fresh,
+    /// A pooled keep-alive client.
+    KeptAlive,
+}
+
+/// Four clients sending `GET /` to a port in a loop (for at most 10 s), counting the
+/// requests that did not get a 200.
+struct Load {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    sent: Arc<AtomicUsize>,
+    failed: Arc<AtomicUsize>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(port: u16, connections: Connections) -> Load {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (sent, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let tasks = (0..4)
+            .map(|_| {
+                let (stop, sent, failed) = (stop.clone(), sent.clone(), failed.clone());
+                tokio::spawn(async move {
+                    let http = client();
+                    let deadline = Instant::now() + Duration::from_secs(10);
+                    while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
+                        let result = match connections {
+                            Connections::Fresh => fresh_get(port).await,
+                            Connections::KeptAlive => {
+                                match get(&http, &format!("http://127.0.0.1:{port}/")).await {
+                                    Ok((200, _)) => Ok(()),
+                                    other => Err(format!("{other:?}")),
+                                }
+                            }
+                        };
+                        if let Err(e) = result {
+                            eprintln!("failed request: {e}");
+                            failed.fetch_add(1, Ordering::SeqCst);
+                        }
+                        sent.fetch_add(1, Ordering::SeqCst);
+                    }
+                })
+            })
+            .collect();
+        Load {
+            stop,
+            sent,
+            failed,
+            tasks,
+        }
+    }
+
+    /// Stops the clients: (requests sent, requests failed).
+    async fn finish(self) -> (usize, usize) {
+        self.stop.store(true, Ordering::SeqCst);
+        for task in self.tasks {
+            task.await.unwrap();
+        }
+        (
+            self.sent.load(Ordering::SeqCst),
+            self.failed.load(Ordering::SeqCst),
+        )
+    }
+}
+
 /// Connections accepted on a loopback port (a stand-in server that only counts).
 async fn counting_server() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -190,22 +258,7 @@ async fn a_listener_renamed_or_changing_protocol_on_its_address_refuses_no_clien
     ];
     let runtime = start(&path, &variants[0]).await;
 
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (sent, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let mut load = Vec::new();
-    for _ in 0..4 {
-        let (stop, sent, failed) = (stop.clone(), sent.clone(), failed.clone());
-        load.push(tokio::spawn(async move {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
-                if let Err(e) = fresh_get(port).await {
-                    eprintln!("failed request: {e}");
-                    failed.fetch_add(1, Ordering::SeqCst);
-                }
-                sent.fetch_add(1, Ordering::SeqCst);
-            }
-        }));
-    }
+    let load = Load::start(port, Connections::Fresh);
     for (i, text) in variants.iter().cycle().skip(1).take(8).enumerate() {
         tokio::time::sleep(Duration::from_millis(150)).await;
         reload(&runtime, &path, text)
@@ -213,13 +266,9 @@ async fn a_listener_renamed_or_changing_protocol_on_its_address_refuses_no_clien
             .unwrap_or_else(|e| panic!("reload {i} refused: {e:?}"));
     }
     tokio::time::sleep(Duration::from_millis(150)).await;
-    stop.store(true, Ordering::SeqCst);
-    for task in load {
-        task.await.unwrap();
-    }
-    let sent = sent.load(Ordering::SeqCst);
+    let (sent, failed) = load.finish().await;
     assert!(sent > 50, "too little load: {sent}");
-    assert_eq!(failed.load(Ordering::SeqCst), 0, "of {sent} requests");
+    assert_eq!(failed, 0, "of {sent} requests");
     runtime.shutdown().await;
 }
 
@@ -339,26 +388,7 @@ async fn replacing_every_server_of_a_pool_under_load_fails_no_request() {
     let only = |server: &Flip| pool_toml("app", &[server]) + &listener("web", "http", port, "app");
     let runtime = start(&path, &only(&a)).await;
 
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (sent, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let mut load = Vec::new();
-    for _ in 0..4 {
-        let (stop, sent, failed) = (stop.clone(), sent.clone(), failed.clone());
-        load.push(tokio::spawn(async move {
-            let http = client();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
-                match get(&http, &format!("http://127.0.0.1:{port}/")).await {
-                    Ok((200, _)) => {}
-                    other => {
-                        eprintln!("failed request: {other:?}");
-                        failed.fetch_add(1, Ordering::SeqCst);
-                    }
-                }
-                sent.fetch_add(1, Ordering::SeqCst);
-            }
-        }));
-    }
+    let load = Load::start(port, Connections::KeptAlive);
     // The pool's only server is replaced by another one, back and forth.
     for i in 0..8 {
         tokio::time::sleep(Duration::from_millis(150)).await;
@@ -368,13 +398,9 @@ async fn replacing_every_server_of_a_pool_under_load_fails_no_request() {
             .unwrap_or_else(|e| panic!("reload {i} refused: {e:?}"));
     }
     tokio::time::sleep(Duration::from_millis(150)).await;
-    stop.store(true, Ordering::SeqCst);
-    for task in load {
-        task.await.unwrap();
-    }
-    let sent = sent.load(Ordering::SeqCst);
+    let (sent, failed) = load.finish().await;
     assert!(sent > 100, "too little load: {sent}");
-    assert_eq!(failed.load(Ordering::SeqCst), 0, "of {sent} requests");
+    assert_eq!(failed, 0, "of {sent} requests");
     runtime.shutdown().await;
 }
 
