@@ -1,8 +1,12 @@
 //! The command line as a user meets it: exit codes, messages, the demo end to end.
 
+mod common;
+
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::{free_port, sigterm, wait_exit};
 
 fn switchyard() -> Command {
     Command::new(env!("CARGO_BIN_EXE_switchyard"))
@@ -239,20 +243,9 @@ fn demo_serves_http_dns_and_admin_then_stops_on_sigterm() {
     let answers = u16::from_be_bytes([answer[6], answer[7]]);
     assert!(answers >= 1, "no A records for app.demo.test");
 
-    let pid = child.id() as i32;
-    // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the demo did not stop on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    sigterm(&child);
+    let status = wait_exit(&mut child, Duration::from_secs(15))
+        .unwrap_or_else(|| panic!("the demo did not stop on SIGTERM:\n{}", stderr()));
     assert!(status.success(), "demo exited with {status}:\n{}", stderr());
     let mut out = String::new();
     child
@@ -320,11 +313,7 @@ fn wait_http(url: &str, status: u16, limit: Duration) -> Option<Duration> {
 /// `global.workers = 1` runs every listener on one thread (the current-thread runtime).
 #[test]
 fn run_serves_on_a_single_worker_and_stops_on_sigterm() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let path = write(
         &dir,
@@ -348,16 +337,8 @@ fn run_serves_on_a_single_worker_and_stops_on_sigterm() {
         "never served"
     );
     assert_eq!(fetch(&url).map(|r| r.1), Some("hi".to_string()));
-    // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    sigterm(&child);
+    let status = wait_exit(&mut child, Duration::from_secs(10)).expect("did not stop on SIGTERM");
     assert!(status.success(), "exited with {status}");
 }
 
@@ -381,11 +362,7 @@ fn a_second_sigterm_stops_waiting_for_requests_in_flight() {
         }
         held
     });
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let path = write(
         &dir,
@@ -416,28 +393,15 @@ fn a_second_sigterm_stops_waiting_for_requests_in_flight() {
     let mut in_flight = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     write!(in_flight, "GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    let pid = child.id() as i32;
-    // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
+    sigterm(&child);
     std::thread::sleep(Duration::from_millis(500));
     assert!(
         child.try_wait().unwrap().is_none(),
         "the first SIGTERM did not wait for the request in flight"
     );
-    // SAFETY: as above.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("a second SIGTERM did not end the shutdown");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    sigterm(&child);
+    let status = wait_exit(&mut child, Duration::from_secs(5))
+        .expect("a second SIGTERM did not end the shutdown");
     assert!(status.success(), "exited with {status}");
     drop(holder.join().unwrap());
 }

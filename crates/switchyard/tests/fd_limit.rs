@@ -1,11 +1,15 @@
 //! A process at its open-file limit: the listener pauses accepting and warns now and then
 //! (not once per retry), and serves again once descriptors are free.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::{free_port, sigterm, wait_exit};
 
 /// The child's hard and soft open-file limit: its own descriptors plus a few dozen
 /// connections.
@@ -36,11 +40,7 @@ fn served_within(port: u16, limit: Duration) -> bool {
 
 #[test]
 fn a_listener_out_of_descriptors_warns_rarely_and_serves_again_when_they_free() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("switchyard.toml");
     std::fs::write(
@@ -109,11 +109,7 @@ fn a_listener_out_of_descriptors_warns_rarely_and_serves_again_when_they_free() 
         "not served again after the connections closed\n{}",
         log()
     );
-    // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    sigterm(&child);
+    let status = wait_exit(&mut child, Duration::from_secs(10)).expect("did not stop on SIGTERM");
+    assert!(status.success(), "exited with {status}");
 }
