@@ -47,7 +47,9 @@ pub(crate) fn authorize(
             .or(authority)
             .unwrap_or("");
         let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
-        if origin != "null" && !origin_host.eq_ignore_ascii_case(host) {
+        // `null` is the opaque origin of sandboxed frames and data: pages, whatever
+        // site they come from: never this one.
+        if origin == "null" || !origin_host.eq_ignore_ascii_case(host) {
             return Some(response::error(
                 StatusCode::FORBIDDEN,
                 format!("cross-origin call from {origin} refused"),

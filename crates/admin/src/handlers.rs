@@ -35,7 +35,21 @@ where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    let bytes = match Limited::new(body, MAX_BODY).collect().await {
+    let collected = tokio::time::timeout(
+        crate::server::BODY_READ_TIMEOUT,
+        Limited::new(body, MAX_BODY).collect(),
+    )
+    .await
+    .map_err(|_| {
+        response::error(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request body took more than {} s to arrive",
+                crate::server::BODY_READ_TIMEOUT.as_secs()
+            ),
+        )
+    })?;
+    let bytes = match collected {
         Ok(collected) => collected.to_bytes(),
         Err(err) if err.is::<http_body_util::LengthLimitError>() => {
             return Err(response::error(

@@ -42,8 +42,9 @@
 //! With `admin.token` set, every `POST` and `PUT` needs `Authorization: Bearer TOKEN`
 //! (compared in constant time); without it, or with another token, the answer is `401`
 //! with `WWW-Authenticate: Bearer`. `GET` needs no token. A mutating request whose
-//! `Origin` header names another host than its `Host` is refused with `403`, so a web
-//! page in the operator's browser cannot drive an admin API left without a token.
+//! `Origin` header names another host than its `Host` (or is the opaque `null` of
+//! sandboxed frames and `data:` pages) is refused with `403`, so a web page in the
+//! operator's browser cannot drive an admin API left without a token.
 //!
 //! # Dashboard
 //!
@@ -54,8 +55,10 @@
 //!
 //! `404` unknown path, pool or server; `405` known path with another method (with an
 //! `Allow` header); `400` body that is not the JSON above or a weight out of range;
-//! `413` body over 64 KiB; `401`/`403` as above; `500` when the runtime fails. A client
-//! that takes more than 5 s to send its request headers is disconnected.
+//! `413` body over 64 KiB; `408` body not received within 5 s; `401`/`403` as above;
+//! `500` when the runtime fails. A client that takes more than 5 s to send its request
+//! headers (or, on a new connection, anything at all) is disconnected. At most
+//! [`MAX_CONNECTIONS`] connections are open at once; one more is closed when accepted.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -64,7 +67,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn, Instrument};
 
@@ -75,6 +79,16 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// How long a client may take to send a request's headers (slow-loris guard).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a client may take to send a request's body (slow-body guard).
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How many connections the admin server keeps open at once; one more is closed as
+/// soon as it is accepted, so idle clients cannot use up the process's descriptors.
+pub const MAX_CONNECTIONS: usize = 256;
+
+/// The HTTP/2 connection preface, which the protocol detection waits for in full.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// What every request handler shares.
 pub(crate) struct Shared {
@@ -107,6 +121,8 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
     let mut accept_errors = switchyard_net::AcceptErrors::new();
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut refused = OverLimit::default();
     loop {
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -118,19 +134,35 @@ pub async fn serve(
                 }
             },
         };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            refused.note(peer);
+            drop(stream);
+            continue;
+        };
         let shared = shared.clone();
         let service = service_fn(move |req| {
             let shared = shared.clone();
             async move { Ok::<_, std::convert::Infallible>(crate::routes::handle(&shared, req).await) }
         });
-        let conn = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let shutdown = shutdown.clone();
         let span = tracing::debug_span!("admin_connection", %peer);
         tokio::spawn(
             async move {
-                if let Err(err) = conn.await {
+                let _slot = slot;
+                let started = tokio::select! {
+                    _ = shutdown.cancelled() => false,
+                    started = first_bytes(&stream) => started,
+                };
+                if !started {
+                    debug!("admin connection closed: no request within 5s");
+                    return;
+                }
+                let conn = builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .into_owned();
+                if let Err(err) = watcher.watch(conn).await {
                     debug!(%err, "admin connection ended with an error");
                 }
             }
@@ -144,5 +176,58 @@ pub async fn serve(
         .is_err()
     {
         warn!("admin API requests still in flight after 5s; closing them");
+    }
+}
+
+/// Waits until the client has sent enough to tell HTTP/1 from HTTP/2 (the first byte
+/// that is not the HTTP/2 preface's, or all of the preface), for at most
+/// [`HEADER_READ_TIMEOUT`]. False when the client sent nothing in time or closed.
+///
+/// hyper's header timeout only starts once the protocol is known, so without this a
+/// client that connects and stays silent would hold its connection for ever.
+async fn first_bytes(stream: &TcpStream) -> bool {
+    let sniff = async {
+        let mut buf = [0u8; H2_PREFACE.len()];
+        loop {
+            let n = match stream.peek(&mut buf).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => n,
+            };
+            if n == buf.len() || buf[..n] != H2_PREFACE[..n] {
+                return true;
+            }
+            // A prefix of the preface: peek answers at once until more arrives.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(HEADER_READ_TIMEOUT, sniff)
+        .await
+        .unwrap_or(false)
+}
+
+/// Connections refused because [`MAX_CONNECTIONS`] were open: warned about at most
+/// once every 5 s, with how many.
+#[derive(Default)]
+struct OverLimit {
+    count: u64,
+    warned: Option<std::time::Instant>,
+}
+
+impl OverLimit {
+    fn note(&mut self, peer: std::net::SocketAddr) {
+        self.count += 1;
+        let now = std::time::Instant::now();
+        if self
+            .warned
+            .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(5))
+        {
+            warn!(
+                %peer,
+                refused = self.count,
+                "admin API has {MAX_CONNECTIONS} connections open; closing new ones until some leave"
+            );
+            self.warned = Some(now);
+            self.count = 0;
+        }
     }
 }

@@ -619,3 +619,130 @@ async fn connections_page_defaults_and_rejects_bad_limits() {
         assert!(body["error"].is_string(), "{bad}");
     }
 }
+
+#[tokio::test]
+async fn a_client_that_connects_and_sends_nothing_is_disconnected() {
+    use tokio::io::AsyncReadExt;
+    let s = common::serve(None).await;
+    let mut stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(12), stream.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "a silent connection is still open after 12s");
+    let waited = started.elapsed();
+    assert!(
+        waited >= switchyard_admin::server::HEADER_READ_TIMEOUT - Duration::from_millis(500),
+        "closed early: {waited:?}"
+    );
+    // A client that sends the start of the HTTP/2 preface and stops is cut off too.
+    let mut stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stream, b"PRI * HTTP")
+        .await
+        .unwrap();
+    let read = tokio::time::timeout(Duration::from_secs(12), stream.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "a half-sent preface is still open after 12s");
+}
+
+#[tokio::test]
+async fn a_body_sent_too_slowly_is_refused_with_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = common::serve(None).await;
+    let mut stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    stream
+        .write_all(
+            b"PUT /api/v1/pools/app/servers/fast/weight HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    // One byte a second: never done within the deadline, never idle for long.
+    let mut response = Vec::new();
+    let mut answered = false;
+    for _ in 0..15 {
+        let mut buf = [0u8; 1024];
+        match tokio::time::timeout(Duration::from_secs(1), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => {
+                response.extend_from_slice(&buf[..n]);
+                answered = true;
+                break;
+            }
+            Err(_) => {
+                if stream.write_all(b" ").await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let waited = started.elapsed();
+    let text = String::from_utf8_lossy(&response);
+    assert!(
+        answered && text.starts_with("HTTP/1.1 408"),
+        "after {waited:?}: {text:?}"
+    );
+    assert!(text.contains("\"error\""), "{text}");
+    assert!(waited < Duration::from_secs(12), "took {waited:?}");
+    assert_eq!(s.control.server("app", "fast").weight, 3);
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_are_closed_and_the_api_answers_again_once_they_leave() {
+    use tokio::io::AsyncReadExt;
+    let s = common::serve(None).await;
+    let mut idle = Vec::new();
+    for _ in 0..switchyard_admin::server::MAX_CONNECTIONS {
+        idle.push(tokio::net::TcpStream::connect(s.addr).await.unwrap());
+    }
+    // Let the server accept them all.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut extra = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(2), extra.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "a connection over the limit is closed at once: {read:?}"
+    );
+    drop(idle);
+    let client = Client::new();
+    let mut ok = false;
+    for _ in 0..40 {
+        if let Ok(resp) = client.get(format!("{}/livez", s.base)).send().await {
+            if resp.status() == 200 {
+                ok = true;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ok, "the API answers again once the idle connections left");
+}
+
+#[tokio::test]
+async fn an_opaque_null_origin_is_refused_like_any_other_origin() {
+    // A sandboxed iframe or a data: page of any site posts with `Origin: null`.
+    let s = common::serve(None).await;
+    let client = Client::new();
+    for action in ["disable", "drain"] {
+        let (status, body) = {
+            let resp = client
+                .post(format!("{}/api/v1/pools/app/servers/fast/{action}", s.base))
+                .header("origin", "null")
+                .send()
+                .await
+                .unwrap();
+            (resp.status(), resp.json::<Value>().await.unwrap())
+        };
+        assert_eq!(status, 403, "{action}: {body}");
+        assert!(!error_of(&body).is_empty());
+    }
+    let resp = client
+        .put(format!("{}/api/v1/pools/app/algorithm", s.base))
+        .header("origin", "null")
+        .json(&json!({"algorithm": "maglev"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert_eq!(s.control.server("app", "fast").state, ServerStatus::Up);
+    assert_eq!(s.control.algorithm("app"), "round_robin");
+}
