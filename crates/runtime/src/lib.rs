@@ -79,6 +79,8 @@ pub(crate) struct Inner {
     shutdown: CancellationToken,
     /// Whether the process is shutting down (readiness answers 503).
     stopping: AtomicBool,
+    /// Set the first time the runtime is ready; from then on only shutdown ends it.
+    been_ready: AtomicBool,
     /// The access log every HTTP listener writes to, with the settings it was opened with.
     access_log: Mutex<(config::AccessLog, switchyard_http::AccessLogger)>,
     reloads_ok: AtomicU64,
@@ -112,6 +114,7 @@ impl Runtime {
                 reload_lock: tokio::sync::Mutex::new(()),
                 shutdown: CancellationToken::new(),
                 stopping: AtomicBool::new(false),
+                been_ready: AtomicBool::new(false),
                 access_log: Mutex::new((
                     config::AccessLog::default(),
                     switchyard_http::AccessLogger::off(),
@@ -180,8 +183,8 @@ impl Runtime {
             ));
         }
         let old = self.inner.config.load_full();
-        let started = !old.listeners.is_empty() || !old.pools.is_empty();
-        if started && old.global.workers != new.global.workers {
+        let running = !old.listeners.is_empty() || !old.pools.is_empty();
+        if running && old.global.workers != new.global.workers {
             tracing::warn!(
                 "global.workers changed from {:?} to {:?}: it takes effect at the next restart",
                 old.global.workers,
@@ -227,6 +230,11 @@ impl Runtime {
             if let Some(pool) = self.inner.pools.load().get(name) {
                 pool.stop();
             }
+        }
+        if running {
+            // Readiness is a start-up gate: a runtime that was ready stays ready while
+            // pools this reload adds have their first health round.
+            self.ready();
         }
         self.inner.pools.store(Arc::new(pools));
         let admin = new.admin.clone();
@@ -307,15 +315,25 @@ impl Runtime {
     }
 
     /// Ready once every listener is bound and every pool has had its first health
-    /// round; never while shutting down.
+    /// round, and from then on until shutdown: pools a reload adds later do not make a
+    /// serving process unready while their first round runs. Never while shutting down.
     pub fn ready(&self) -> bool {
-        !self.inner.stopping.load(Ordering::Relaxed)
-            && self
-                .inner
-                .pools
-                .load()
-                .values()
-                .all(|p| p.first_round_done())
+        if self.inner.stopping.load(Ordering::Relaxed) {
+            return false;
+        }
+        if self.inner.been_ready.load(Ordering::Relaxed) {
+            return true;
+        }
+        let ready = self
+            .inner
+            .pools
+            .load()
+            .values()
+            .all(|p| p.first_round_done());
+        if ready {
+            self.inner.been_ready.store(true, Ordering::Relaxed);
+        }
+        ready
     }
 
     /// Graceful shutdown: readiness goes false, anycast prefixes are withdrawn (and

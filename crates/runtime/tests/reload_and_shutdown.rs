@@ -502,3 +502,40 @@ async fn a_reload_of_an_empty_file_is_refused_and_every_listener_keeps_serving()
     assert!(runtime.pools().contains_key("app"));
     runtime.shutdown().await;
 }
+
+/// Readiness is a start-up gate: once ready, a reload that adds a pool whose first
+/// health round takes a while does not report the serving process as not ready (an
+/// orchestrator would take every reloaded replica out of service at once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_adding_a_pool_keeps_a_ready_runtime_ready() {
+    let a = Flip::start("a").await;
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switchyard.toml");
+    let text = pool_toml("app", &[&a]) + &listener("web", "http", port, "app");
+    let runtime = start(&path, &text).await;
+    // A server that accepts connections (the kernel does) and never answers: the new
+    // pool's first HTTP check lasts its whole 1 s timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let added = format!(
+        "[[pool]]\nname = \"later\"\n[pool.health]\ncheck = \"http\"\npath = \"/health\"\n\
+         interval = \"3s\"\ntimeout = \"1s\"\n\
+         [[pool.server]]\nname = \"s\"\naddress = \"{}\"\n",
+        silent.local_addr().unwrap()
+    );
+    reload(&runtime, &path, &format!("{text}{added}"))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(1500) {
+        assert!(
+            runtime.ready(),
+            "not ready {:?} after a reload that added a pool",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    runtime.shutdown().await;
+    assert!(!runtime.ready(), "not ready while shutting down");
+    drop(silent);
+}
