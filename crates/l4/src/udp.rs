@@ -6,6 +6,7 @@
 //! to the client from the listener's socket. Flows idle for `timeouts.idle` are swept;
 //! when `max_flows` flows exist, datagrams of new clients are dropped and counted.
 
+use std::cell::RefCell;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use switchyard_balance::{clock, PickRequest, Picked};
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -227,6 +229,38 @@ async fn open(
     Ok(flow)
 }
 
+thread_local! {
+    /// The buffer replies are received into, one per worker thread: a flow holds no
+    /// buffer of its own (64 KiB each, 4 GiB for a full table of 65,536 flows). It is
+    /// only borrowed between a receive and the send right after it, never across an
+    /// `.await`.
+    static REPLY_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; MAX_DATAGRAM].into_boxed_slice());
+}
+
+/// What relaying one reply did.
+enum Relay {
+    /// Sent to the client (`true`), or refused by the client's address (`false`).
+    Done(usize, bool),
+    /// The listener's socket was full: the datagram, copied, waits for room.
+    Wait(Vec<u8>),
+}
+
+/// Receives one reply from `server` into the thread's reply buffer and sends it to
+/// `client` at once. `WouldBlock`: nothing to receive yet.
+fn relay_one(server: &UdpSocket, listener: &UdpSocket, client: SocketAddr) -> io::Result<Relay> {
+    use std::io::Read;
+    REPLY_BUF.with_borrow_mut(|buf| {
+        // A plain recv(2): tokio's `try_recv` would not call it when only an error (an
+        // ICMP refusal) made the socket ready.
+        let n = (&*socket2::SockRef::from(server)).read(buf)?;
+        Ok(match listener.try_send_to(&buf[..n], client) {
+            Ok(_) => Relay::Done(n, true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Relay::Wait(buf[..n].to_vec()),
+            Err(_) => Relay::Done(n, false),
+        })
+    })
+}
+
 /// Sends the server's replies back to `client` until the flow is forgotten.
 async fn replies(
     server: Arc<UdpSocket>,
@@ -237,19 +271,20 @@ async fn replies(
     refused: Arc<AtomicBool>,
     stats: Arc<ListenerStats>,
 ) {
-    let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
-        let r = tokio::select! {
+        let relayed = tokio::select! {
             _ = stop.cancelled() => return,
-            r = server.recv(&mut buf) => r,
+            r = server.async_io(Interest::READABLE | Interest::ERROR, || relay_one(&server, &listener, client)) => r,
         };
-        match r {
-            Ok(n) => {
-                last_reply.store(clock::now(), Ordering::Relaxed);
-                if listener.send_to(&buf[..n], client).await.is_ok() {
-                    ListenerStats::inc(&stats.datagrams_out);
-                    stats.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
-                }
+        let (n, sent) = match relayed {
+            Ok(Relay::Done(n, sent)) => (n, sent),
+            // The listener's send buffer is full (rare): this datagram waits for room.
+            Ok(Relay::Wait(datagram)) => {
+                let sent = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    r = listener.send_to(&datagram, client) => r.is_ok(),
+                };
+                (datagram.len(), sent)
             }
             // ICMP port unreachable: the flow's next datagram picks another server.
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
@@ -260,6 +295,11 @@ async fn replies(
                 debug!(error = %e, "udp flow reply error");
                 return;
             }
+        };
+        last_reply.store(clock::now(), Ordering::Relaxed);
+        if sent {
+            ListenerStats::inc(&stats.datagrams_out);
+            stats.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
         }
     }
 }
