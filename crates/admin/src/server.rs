@@ -100,7 +100,8 @@ pub(crate) struct Shared {
 /// Serves the admin API on `listener` until `shutdown` is cancelled, then stops
 /// accepting, lets requests in flight finish (up to 5 s) and returns.
 ///
-/// `token`: when set, mutating calls need `Authorization: Bearer TOKEN`.
+/// `token`: when set, mutating calls need `Authorization: Bearer TOKEN`. Without one, a
+/// listener off loopback is warned about at start.
 pub async fn serve(
     listener: TcpListener,
     control: Arc<dyn Control>,
@@ -114,6 +115,14 @@ pub async fn serve(
     });
     let local = listener.local_addr().ok();
     info!(listen = ?local, auth = shared.token.is_some(), "admin API serving");
+    if let Some(addr) = local.filter(|a| !a.ip().is_loopback() && shared.token.is_none()) {
+        warn!(
+            listen = %addr,
+            "admin API on {addr} is not on loopback and has no admin.token: anyone who can \
+             reach it can drain, disable and reweight servers and reload; set admin.token \
+             or listen on 127.0.0.1"
+        );
+    }
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder

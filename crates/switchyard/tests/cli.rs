@@ -405,3 +405,53 @@ fn a_second_sigterm_stops_waiting_for_requests_in_flight() {
     assert!(status.success(), "exited with {status}");
     drop(holder.join().unwrap());
 }
+
+/// An admin API reachable from other machines without `admin.token` lets anyone who can
+/// reach it drain servers: `run` says so at start; on loopback, or with a token, it
+/// does not.
+#[test]
+fn an_admin_api_off_loopback_without_a_token_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    for (admin, warned) in [
+        ("listen = \"0.0.0.0:{port}\"", true),
+        ("listen = \"0.0.0.0:{port}\"\ntoken = \"t0ken\"", false),
+        ("listen = \"127.0.0.1:{port}\"", false),
+    ] {
+        let port = free_port();
+        let admin = admin.replace("{port}", &port.to_string());
+        let path = write(
+            &dir,
+            &format!(
+                "[global]\nshutdown_timeout = \"1s\"\n[admin]\n{admin}\n\
+                 [[pool]]\nname = \"app\"\n[pool.health]\ncheck = \"none\"\n\
+                 [[pool.server]]\nname = \"a\"\naddress = \"127.0.0.1:9\"\n\
+                 [[listener]]\nname = \"web\"\nprotocol = \"http\"\nlisten = \"127.0.0.1:{}\"\npool = \"app\"\n",
+                free_port()
+            ),
+        );
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let mut child = switchyard()
+            .args(["run", "-c"])
+            .arg(&path)
+            .env("RUST_LOG", "info")
+            .stderr(log.reopen().unwrap())
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}/readyz");
+        assert!(
+            wait_http(&url, 200, Duration::from_secs(10)).is_some(),
+            "never ready"
+        );
+        sigterm(&child);
+        let status = wait_exit(&mut child, Duration::from_secs(10)).expect("did not stop");
+        assert!(status.success(), "exited with {status}");
+        let err = std::fs::read_to_string(log.path()).unwrap();
+        let warning = err
+            .lines()
+            .find(|l| l.contains("WARN") && l.contains("admin.token"));
+        assert_eq!(warning.is_some(), warned, "{admin}:\n{err}");
+        if let Some(line) = warning {
+            assert!(line.contains(&format!("0.0.0.0:{port}")), "{line}");
+        }
+    }
+}
