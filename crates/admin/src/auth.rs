@@ -55,8 +55,35 @@ pub(crate) fn authorize(
                 format!("cross-origin call from {origin} refused"),
             ));
         }
+        // DNS rebinding: a page of a site whose name now resolves to this address is
+        // same-origin for the browser. Without a token, a page may only act when it
+        // was opened by address or `localhost`, names no one else's DNS can point here.
+        if shared.token.is_none() && !address_or_localhost(origin_host) {
+            return Some(response::error(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "a page opened as {origin} may change servers only when admin.token is \
+                     set (open the dashboard by IP address or localhost, or set admin.token)"
+                ),
+            ));
+        }
     }
     None
+}
+
+/// True when `host_port` (an `Origin`'s or `Host`'s `HOST[:PORT]`) names an IP address
+/// or `localhost` (or a name under `.localhost`, which browsers resolve themselves).
+fn address_or_localhost(host_port: &str) -> bool {
+    if let Some(rest) = host_port.strip_prefix('[') {
+        return rest
+            .split_once(']')
+            .is_some_and(|(ip, _)| ip.parse::<std::net::Ipv6Addr>().is_ok());
+    }
+    let host = host_port.rsplit_once(':').map_or(host_port, |(h, _)| h);
+    let host = host.to_ascii_lowercase();
+    host.parse::<std::net::Ipv4Addr>().is_ok()
+        || host == "localhost"
+        || host.ends_with(".localhost")
 }
 
 /// Compares two byte strings in time that depends only on their lengths.
@@ -71,6 +98,30 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_and_localhost_are_told_from_names() {
+        for ok in [
+            "127.0.0.1:9900",
+            "10.0.0.5",
+            "[::1]:9900",
+            "[fe80::1]",
+            "localhost:9900",
+            "LOCALHOST",
+            "dash.localhost:9900",
+        ] {
+            assert!(address_or_localhost(ok), "{ok}");
+        }
+        for name in [
+            "evil.example:9900",
+            "127.0.0.1.nip.io:9900",
+            "localhost.evil.example",
+            "[::1",
+            "",
+        ] {
+            assert!(!address_or_localhost(name), "{name}");
+        }
+    }
 
     #[test]
     fn constant_time_eq_compares() {

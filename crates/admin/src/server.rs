@@ -44,7 +44,8 @@
 //! with `WWW-Authenticate: Bearer`. `GET` needs no token. A mutating request whose
 //! `Origin` header names another host than its `Host` (or is the opaque `null` of
 //! sandboxed frames and `data:` pages) is refused with `403`, so a web page in the
-//! operator's browser cannot drive an admin API left without a token.
+//! operator's browser cannot drive an admin API left without a token; without a token,
+//! a page must also have been opened by IP address or `localhost` (DNS rebinding).
 //!
 //! # Dashboard
 //!

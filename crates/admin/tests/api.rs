@@ -746,3 +746,70 @@ async fn an_opaque_null_origin_is_refused_like_any_other_origin() {
     assert_eq!(s.control.server("app", "fast").state, ServerStatus::Up);
     assert_eq!(s.control.algorithm("app"), "round_robin");
 }
+
+/// DNS rebinding: a page of evil.example whose name now resolves to 127.0.0.1 is, for
+/// the browser, same-origin with the admin API (`Origin` and `Host` agree). Without a
+/// token, only pages opened by address or `localhost` may change servers; with one, the
+/// page must know it.
+#[tokio::test]
+async fn a_rebound_host_name_cannot_change_servers_without_a_token() {
+    let s = common::serve(None).await;
+    let client = Client::new();
+    let port = s.addr.port();
+    let drain = format!("{}/api/v1/pools/app/servers/fast/drain", s.base);
+    for host in [
+        format!("evil.example:{port}"),
+        format!("rebind.127.0.0.1.nip.io:{port}"),
+    ] {
+        let resp = client
+            .post(drain.clone())
+            .header("host", host.clone())
+            .header("origin", format!("http://{host}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 403, "{host}");
+        let body: Value = resp.json().await.unwrap();
+        assert!(error_of(&body).contains("admin.token"), "{body}");
+    }
+    assert_eq!(s.control.server("app", "fast").state, ServerStatus::Up);
+    // Scripts send no Origin; pages opened by address or localhost are served.
+    for (host, origin) in [
+        (format!("evil.example:{port}"), None),
+        (
+            format!("localhost:{port}"),
+            Some(format!("http://localhost:{port}")),
+        ),
+        (
+            format!("[::1]:{port}"),
+            Some(format!("http://[::1]:{port}")),
+        ),
+        (
+            format!("127.0.0.1:{port}"),
+            Some(format!("http://127.0.0.1:{port}")),
+        ),
+    ] {
+        let mut req = client.post(drain.clone()).header("host", host.clone());
+        if let Some(origin) = origin {
+            req = req.header("origin", origin);
+        }
+        assert_eq!(req.send().await.unwrap().status(), 200, "{host}");
+    }
+
+    let s = common::serve(Some("s3cret")).await;
+    let port = s.addr.port();
+    let host = format!("lb1.mgmt.example:{port}");
+    let resp = client
+        .post(format!("{}/api/v1/pools/app/servers/fast/drain", s.base))
+        .header("host", host.clone())
+        .header("origin", format!("http://{host}"))
+        .bearer_auth("s3cret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        200,
+        "a dashboard opened by name works with the token"
+    );
+}
