@@ -177,16 +177,22 @@ fn parse_server_name(data: &[u8]) -> Result<Option<String>, Error> {
     Ok(host)
 }
 
+/// The name lowercased, without the one trailing dot a client may have added. Labels
+/// must not be empty (`a..b`, `.a`, `.` are not DNS names).
 fn host_name(name: &[u8]) -> Result<String, Error> {
     let ok = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_');
-    if name.is_empty() || name.len() > 253 || !name.iter().all(ok) {
+    let name = name.strip_suffix(b".").unwrap_or(name);
+    if name.is_empty()
+        || name.len() > 253
+        || !name.iter().all(ok)
+        || name.split(|&b| b == b'.').any(<[u8]>::is_empty)
+    {
         return Err(Error::Malformed("host_name is not a DNS name"));
     }
-    let s: String = name
+    Ok(name
         .iter()
         .map(|b| b.to_ascii_lowercase() as char)
-        .collect();
-    Ok(s.trim_end_matches('.').to_string())
+        .collect())
 }
 
 #[cfg(test)]
@@ -317,5 +323,11 @@ pub(crate) mod tests {
     fn bad_host_names_are_rejected() {
         assert!(read_sni(&records(&hello(Some("a b"), 0), 16384)).is_err());
         assert!(read_sni(&records(&hello(Some("a\0b"), 0), 16384)).is_err());
+        for empty_label in [".", "..", "a..b", ".a", "a.b.."] {
+            let buf = records(&hello(Some(empty_label), 0), 16384);
+            assert!(read_sni(&buf).is_err(), "{empty_label:?}");
+        }
+        let buf = records(&hello(Some("A.b."), 0), 16384);
+        assert_eq!(read_sni(&buf), Ok(Some(Some("a.b".into()))));
     }
 }

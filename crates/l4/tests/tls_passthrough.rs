@@ -268,3 +268,53 @@ async fn non_tls_and_slow_clients_are_closed() {
     }
     assert_eq!(proxy.stats().connections_failed, 3);
 }
+
+/// A server name with an empty label is not a DNS name: `a..shop.example.com` was routed
+/// by the `*.shop.example.com` route and `.` was taken as an empty name (hashed as such
+/// with `hash_key = "host"`). Such a ClientHello is malformed and closed, like one whose
+/// name holds a space; one trailing dot is still accepted.
+#[tokio::test]
+async fn server_names_with_empty_labels_are_malformed() {
+    let (shop, mut shop_rx) = recorder().await;
+    let (def, mut def_rx) = recorder().await;
+    let shop_pool = pool("empty-label-shop", Algorithm::RoundRobin, &[("shop", shop)]);
+    let def_pool = pool("empty-label-dflt", Algorithm::RoundRobin, &[("dflt", def)]);
+    let kind = tls_kind(
+        vec![route("*.shop.example.com", "empty-label-shop")],
+        ProxyProtocol::V1,
+    );
+    let proxy = start_tcp(build(
+        &listener("empty-label", Some("empty-label-dflt"), kind),
+        &[&shop_pool, &def_pool],
+    ))
+    .await;
+    let send = |sni: &'static str| async move {
+        let mut wire = vec![0x16, 3, 1];
+        let msg = client_hello(sni);
+        wire.extend_from_slice(&(msg.len() as u16).to_be_bytes());
+        wire.extend_from_slice(&msg);
+        let mut c = TcpStream::connect(proxy.addr).await.unwrap();
+        c.write_all(&wire).await.unwrap();
+        c.shutdown().await.unwrap();
+        let mut rest = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut rest)).await;
+    };
+    for bad in [
+        "a..shop.example.com",
+        ".shop.example.com",
+        ".",
+        "..",
+        "shop.example.com..",
+    ] {
+        send(bad).await;
+    }
+    assert_eq!(proxy.stats().connections_failed, 5, "every one refused");
+    // One trailing dot is tolerated and routed as the name without it.
+    send("www.shop.example.com.").await;
+    tokio::time::timeout(Duration::from_secs(5), shop_rx.recv())
+        .await
+        .expect("routed by the wildcard")
+        .unwrap();
+    assert!(shop_rx.try_recv().is_err() && def_rx.try_recv().is_err());
+    assert_eq!(proxy.stats().connections_failed, 5);
+}
