@@ -449,9 +449,13 @@ async fn tcp_connection(
             }
         }
         let n = u16::from_be_bytes(len) as usize;
-        msg.resize(n, 0);
-        match tokio::time::timeout(idle, stream.read_exact(&mut msg)).await {
-            Ok(Ok(_)) => {}
+        // The frame grows with the bytes that arrive (its capacity is kept across queries):
+        // a length prefix alone reserves nothing, where a 64 KiB frame made at once let
+        // 2 bytes from a client hold 64 KiB of ours until the idle timeout.
+        msg.clear();
+        let mut body = (&mut stream).take(n as u64);
+        match tokio::time::timeout(idle, body.read_to_end(&mut msg)).await {
+            Ok(Ok(got)) if got == n => {}
             _ => return,
         }
         inc(&stats.tcp_queries);
