@@ -14,6 +14,11 @@ use crate::{listeners, RuntimeControl, RuntimeError};
 pub(crate) struct AdminTask {
     config: config::Admin,
     cancel: CancellationToken,
+    /// A second descriptor of the listening socket, so a change that keeps the address
+    /// (the token) hands the same socket to the next server instead of binding again,
+    /// which fails while the old server still holds it (a reload asked through the
+    /// admin API is a request in flight there).
+    socket: std::net::TcpListener,
 }
 
 /// Brings the admin listener in line with `wanted`: keeps it when unchanged, else binds
@@ -28,38 +33,30 @@ pub(crate) fn reconcile(
     }
     let next = match wanted {
         Some(admin) => {
-            let reuse = current
-                .as_ref()
-                .filter(|t| t.config.listen == admin.listen)
-                .is_some();
-            let listener = if reuse {
-                None
-            } else {
-                Some(
-                    listeners::bind_tcp(admin.listen).map_err(|error| RuntimeError::Admin {
-                        addr: admin.listen,
-                        error,
-                    })?,
-                )
+            let error = |error| RuntimeError::Admin {
+                addr: admin.listen,
+                error,
             };
-            Some((admin.clone(), listener))
+            let kept = current.as_ref().filter(|t| t.config.listen == admin.listen);
+            let listener = match kept {
+                Some(task) => task
+                    .socket
+                    .try_clone()
+                    .and_then(tokio::net::TcpListener::from_std)
+                    .map_err(error)?,
+                None => listeners::bind_tcp(admin.listen).map_err(error)?,
+            };
+            let socket = clone_std(&listener).map_err(error)?;
+            Some((admin.clone(), listener, socket))
         }
         None => None,
     };
-    // A token change on the same address rebinds too: stop the old one first.
+    // The old server stops accepting and finishes its requests in flight (the reload
+    // that got here may be one of them); the new one accepts on the same socket.
     if let Some(old) = current.take() {
         old.cancel.cancel();
     }
-    if let Some((admin, listener)) = next {
-        let listener = match listener {
-            Some(l) => l,
-            None => {
-                listeners::bind_tcp_retry(admin.listen).map_err(|error| RuntimeError::Admin {
-                    addr: admin.listen,
-                    error,
-                })?
-            }
-        };
+    if let Some((admin, listener, socket)) = next {
         let cancel = CancellationToken::new();
         tokio::spawn(switchyard_admin::serve(
             listener,
@@ -71,9 +68,18 @@ pub(crate) fn reconcile(
         *current = Some(AdminTask {
             config: admin,
             cancel,
+            socket,
         });
     }
     Ok(())
+}
+
+/// A second descriptor of `listener`'s socket (non-blocking, as tokio needs it).
+fn clone_std(listener: &tokio::net::TcpListener) -> std::io::Result<std::net::TcpListener> {
+    let fd = std::os::fd::AsFd::as_fd(listener).try_clone_to_owned()?;
+    let socket = std::net::TcpListener::from(fd);
+    socket.set_nonblocking(true)?;
+    Ok(socket)
 }
 
 impl AdminTask {

@@ -539,3 +539,50 @@ async fn a_reload_adding_a_pool_keeps_a_ready_runtime_ready() {
     assert!(!runtime.ready(), "not ready while shutting down");
     drop(silent);
 }
+
+/// A POST to the admin API with `token`, on a fresh connection: the status, or `None`
+/// when nothing answers.
+async fn admin_post(port: u16, path: &str, token: &str) -> Option<u16> {
+    let req = hyper::Request::post(format!("http://127.0.0.1:{port}{path}"))
+        .header("authorization", format!("Bearer {token}"))
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let resp = tokio::time::timeout(Duration::from_secs(5), client().request(req)).await;
+    resp.ok()?.ok().map(|r| r.status().as_u16())
+}
+
+/// Rotating `admin.token` through the admin API itself: the reload answers 200, the
+/// API keeps listening on its address, and the new token is the one that works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_the_admin_token_through_an_admin_reload_keeps_the_admin_api() {
+    let a = Flip::start("a").await;
+    let (port, admin) = (free_port(), free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switchyard.toml");
+    let body = pool_toml("app", &[&a]) + &listener("web", "http", port, "app");
+    let with_token = |token: &str| {
+        format!("[admin]\nlisten = \"127.0.0.1:{admin}\"\ntoken = \"{token}\"\n{body}")
+    };
+    let runtime = start(&path, &with_token("old")).await;
+    std::fs::write(&path, with_token("new")).unwrap();
+    assert_eq!(
+        admin_post(admin, "/api/v1/reload", "old").await,
+        Some(200),
+        "the reload that rotates the token"
+    );
+    let drain = "/api/v1/pools/app/servers/a/drain";
+    let mut answered = None;
+    for _ in 0..50 {
+        answered = admin_post(admin, drain, "new").await;
+        if answered.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(answered, Some(200), "the new token works");
+    assert_eq!(admin_post(admin, drain, "old").await, Some(401));
+    // And again by SIGHUP's path, with no admin request in flight.
+    reload(&runtime, &path, &with_token("newer")).await.unwrap();
+    assert_eq!(admin_post(admin, drain, "newer").await, Some(200));
+    runtime.shutdown().await;
+}
