@@ -21,38 +21,67 @@ pub(crate) struct AdminTask {
     socket: std::net::TcpListener,
 }
 
-/// Brings the admin listener in line with `wanted`: keeps it when unchanged, else binds
-/// the new address first (a busy port fails the reload) and then stops the old one.
-pub(crate) fn reconcile(
-    current: &mut Option<AdminTask>,
+/// What a reload does with the admin listener, decided (and a new address bound) by
+/// [`prepare`] before the reload changes anything, so a busy port fails it whole.
+pub(crate) enum Plan {
+    /// `[admin]` is unchanged.
+    Keep,
+    /// `[admin]` was removed.
+    Stop,
+    /// Serve `admin` on `listener` (bound now, or the running socket when the address
+    /// stays); `socket` is a second descriptor of it.
+    Start {
+        admin: config::Admin,
+        listener: tokio::net::TcpListener,
+        socket: std::net::TcpListener,
+    },
+}
+
+/// Decides what to do with the admin listener for `wanted`; binds a new address now.
+pub(crate) fn prepare(
+    current: &Option<AdminTask>,
     wanted: Option<&config::Admin>,
-    control: RuntimeControl,
-) -> Result<(), RuntimeError> {
+) -> Result<Plan, RuntimeError> {
     if current.as_ref().map(|t| &t.config) == wanted {
-        return Ok(());
+        return Ok(Plan::Keep);
     }
-    let next = match wanted {
-        Some(admin) => {
-            let error = |error| RuntimeError::Admin {
-                addr: admin.listen,
-                error,
-            };
-            let kept = current.as_ref().filter(|t| t.config.listen == admin.listen);
-            let listener = match kept {
-                Some(task) => task
-                    .socket
-                    .try_clone()
-                    .and_then(tokio::net::TcpListener::from_std)
-                    .map_err(error)?,
-                None => listeners::bind_tcp(admin.listen).map_err(error)?,
-            };
-            let socket = clone_std(&listener).map_err(error)?;
-            Some((admin.clone(), listener, socket))
-        }
-        None => None,
+    let Some(admin) = wanted else {
+        return Ok(Plan::Stop);
     };
-    // The old server stops accepting and finishes its requests in flight (the reload
-    // that got here may be one of them); the new one accepts on the same socket.
+    let error = |error| RuntimeError::Admin {
+        addr: admin.listen,
+        error,
+    };
+    let kept = current.as_ref().filter(|t| t.config.listen == admin.listen);
+    let listener = match kept {
+        Some(task) => task
+            .socket
+            .try_clone()
+            .and_then(tokio::net::TcpListener::from_std)
+            .map_err(error)?,
+        None => listeners::bind_tcp(admin.listen).map_err(error)?,
+    };
+    let socket = clone_std(&listener).map_err(error)?;
+    Ok(Plan::Start {
+        admin: admin.clone(),
+        listener,
+        socket,
+    })
+}
+
+/// Carries out `plan`: the old server stops accepting and finishes its requests in
+/// flight (the reload that got here may be one of them); a new one accepts on the
+/// prepared socket.
+pub(crate) fn commit(current: &mut Option<AdminTask>, plan: Plan, control: RuntimeControl) {
+    let next = match plan {
+        Plan::Keep => return,
+        Plan::Stop => None,
+        Plan::Start {
+            admin,
+            listener,
+            socket,
+        } => Some((admin, listener, socket)),
+    };
     if let Some(old) = current.take() {
         old.cancel.cancel();
     }
@@ -71,7 +100,6 @@ pub(crate) fn reconcile(
             socket,
         });
     }
-    Ok(())
 }
 
 /// A second descriptor of `listener`'s socket (non-blocking, as tokio needs it).

@@ -200,6 +200,10 @@ impl Runtime {
             set.plan(&new)
         };
         let prepared = listeners::bind_all(bound).await?;
+        let admin_plan = {
+            let task = self.inner.admin.lock().expect("admin lock");
+            admin_task::prepare(&task, new.admin.as_ref())?
+        };
         let access_log = self.access_log(&new.global.access_log).await?;
         let (pools, started) = self.next_pools(&new, &summary)?;
         let built = {
@@ -237,11 +241,10 @@ impl Runtime {
             self.ready();
         }
         self.inner.pools.store(Arc::new(pools));
-        let admin = new.admin.clone();
         self.inner.config.store(Arc::new(new));
         {
             let mut task = self.inner.admin.lock().expect("admin lock");
-            admin_task::reconcile(&mut task, admin.as_ref(), RuntimeControl::new(self.clone()))?;
+            admin_task::commit(&mut task, admin_plan, RuntimeControl::new(self.clone()));
         }
         let anycast = self.inner.config.load().anycast.clone();
         let weak = Arc::downgrade(&self.inner);

@@ -586,3 +586,51 @@ async fn rotating_the_admin_token_through_an_admin_reload_keeps_the_admin_api() 
     assert_eq!(admin_post(admin, drain, "newer").await, Some(200));
     runtime.shutdown().await;
 }
+
+/// Moving the admin API to a busy port fails the reload before anything changed, like
+/// a listener's busy port: the new listener of the same reload is not started, and the
+/// admin API stays where it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_moving_the_admin_api_to_a_busy_port_changes_nothing() {
+    let a = Flip::start("a").await;
+    let (port, added, admin) = (free_port(), free_port(), free_port());
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_port = busy.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switchyard.toml");
+    let body = pool_toml("app", &[&a]) + &listener("web", "http", port, "app");
+    let admin_at = |p: u16| format!("[admin]\nlisten = \"127.0.0.1:{p}\"\ntoken = \"t\"\n");
+    let runtime = start(&path, &format!("{}{body}", admin_at(admin))).await;
+    let text = format!(
+        "{}{body}{}",
+        admin_at(busy_port),
+        listener("more", "http", added, "app")
+    );
+    let errors = reload(&runtime, &path, &text).await.unwrap_err();
+    assert!(
+        errors.iter().any(|e| e.contains(&format!("{busy_port}"))),
+        "{errors:?}"
+    );
+    assert!(
+        tokio::net::TcpStream::connect(("127.0.0.1", added))
+            .await
+            .is_err(),
+        "the refused reload started its new listener"
+    );
+    assert_eq!(
+        admin_post(admin, "/api/v1/pools/app/servers/a/drain", "t").await,
+        Some(200),
+        "the admin API stays where it was"
+    );
+    // The same file once the port is free is applied whole.
+    drop(busy);
+    reload(&runtime, &path, &text).await.unwrap();
+    assert!(tokio::net::TcpStream::connect(("127.0.0.1", added))
+        .await
+        .is_ok());
+    assert_eq!(
+        admin_post(busy_port, "/api/v1/pools/app/servers/a/enable", "t").await,
+        Some(200)
+    );
+    runtime.shutdown().await;
+}
