@@ -454,7 +454,15 @@ async fn tcp_connection(
         // 2 bytes from a client hold 64 KiB of ours until the idle timeout.
         msg.clear();
         let mut body = (&mut stream).take(n as u64);
-        match tokio::time::timeout(idle, body.read_to_end(&mut msg)).await {
+        // Shutdown is watched here too: a client stalled inside its frame must not hold
+        // a graceful stop for `timeouts.idle`. Biased: bytes already there are read (and
+        // answered) first.
+        let read = tokio::select! {
+            biased;
+            r = tokio::time::timeout(idle, body.read_to_end(&mut msg)) => r,
+            _ = shutdown.cancelled() => return,
+        };
+        match read {
             Ok(Ok(got)) if got == n => {}
             _ => return,
         }
@@ -469,10 +477,13 @@ async fn tcp_connection(
             stream.write_all(&out_len).await?;
             stream.write_all(&w.out).await
         };
-        if tokio::time::timeout(idle, written)
-            .await
-            .map_or(true, |r| r.is_err())
-        {
+        // Nor a client that does not read its answers (an answer that fits goes out).
+        let written = tokio::select! {
+            biased;
+            r = tokio::time::timeout(idle, written) => r,
+            _ = shutdown.cancelled() => return,
+        };
+        if written.map_or(true, |r| r.is_err()) {
             inc(&stats.io_errors);
             return;
         }

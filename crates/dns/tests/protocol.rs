@@ -10,7 +10,7 @@ use common::*;
 use hickory_proto::op::{Message, OpCode, ResponseCode};
 use hickory_proto::rr::{RData as H, RecordType as T};
 use switchyard_config::{Config, RData, RecordType};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const Z: &str = "example.com";
@@ -559,6 +559,59 @@ async fn shutdown_stops_serving_and_returns() {
         .await
         .expect("serve returns after shutdown")
         .unwrap();
+}
+
+/// A client that sent a length prefix and part of its frame, then stalled, held a
+/// graceful shutdown for the whole `timeouts.idle` (the frame's body was read without
+/// watching for shutdown, unlike the prefix); so did a client that sends queries and
+/// never reads the answers (the write). With the default 10 s idle every stop or restart
+/// of the process waited 10 s for one such client.
+#[tokio::test]
+async fn shutdown_does_not_wait_for_stalled_tcp_clients() {
+    let s = start_with(
+        &example(),
+        &HashMap::new(),
+        listener(None, 16, Duration::from_secs(30)),
+    )
+    .await;
+    let mut stalled = TcpStream::connect(s.addr).await.unwrap();
+    stalled.write_all(&[0x00, 0x20, 0x12]).await.unwrap();
+    // Asks for a 3 KB answer again and again and reads none of them.
+    let deaf = tokio::net::TcpSocket::new_v4().unwrap();
+    deaf.set_recv_buffer_size(4096).unwrap();
+    let mut deaf = deaf.connect(s.addr).await.unwrap();
+    let q = query("huge.example.com.", T::TXT).to_vec().unwrap();
+    let mut frame = (q.len() as u16).to_be_bytes().to_vec();
+    frame.extend_from_slice(&q);
+    let many: Vec<u8> = frame
+        .iter()
+        .copied()
+        .cycle()
+        .take(frame.len() * 2000)
+        .collect();
+    let writer = tokio::spawn(async move {
+        let _ = deaf.write_all(&many).await;
+        deaf
+    });
+    for _ in 0..200 {
+        if s.stats.snapshot().tcp_queries >= 10 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(2), s.task)
+        .await
+        .expect("serve returns although clients stall")
+        .unwrap();
+    let mut buf = [0u8; 1];
+    let n = tokio::time::timeout(Duration::from_secs(2), stalled.read(&mut buf))
+        .await
+        .expect("closed")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    writer.abort();
 }
 
 #[tokio::test]
