@@ -35,6 +35,16 @@ where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
+    let too_large = || {
+        response::error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body is over {} KiB", MAX_BODY / 1024),
+        )
+    };
+    // A declared Content-Length over the limit is refused before waiting for the body.
+    if body.size_hint().lower() > MAX_BODY as u64 {
+        return Err(too_large());
+    }
     let collected = tokio::time::timeout(
         crate::server::BODY_READ_TIMEOUT,
         Limited::new(body, MAX_BODY).collect(),
@@ -51,12 +61,7 @@ where
     })?;
     let bytes = match collected {
         Ok(collected) => collected.to_bytes(),
-        Err(err) if err.is::<http_body_util::LengthLimitError>() => {
-            return Err(response::error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body is over {} KiB", MAX_BODY / 1024),
-            ))
-        }
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
         Err(err) => {
             return Err(response::error(
                 StatusCode::BAD_REQUEST,

@@ -813,3 +813,23 @@ async fn a_rebound_host_name_cannot_change_servers_without_a_token() {
         "a dashboard opened by name works with the token"
     );
 }
+
+#[tokio::test]
+async fn a_declared_length_over_the_limit_is_413_before_any_body_arrives() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = common::serve(None).await;
+    let mut stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    stream
+        .write_all(
+            b"PUT /api/v1/pools/app/servers/fast/weight HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let n = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf))
+        .await
+        .expect("no answer within 2 s")
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+}
