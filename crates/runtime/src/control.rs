@@ -159,6 +159,20 @@ impl Control for RuntimeControl {
                 out.changed.extend(tag(&names.changed));
                 out.unchanged += names.unchanged.len();
             }
+            // The sections without names: a reload that only rotates admin.token must
+            // not read as "nothing changed".
+            let sections = [
+                ("global", summary.global),
+                ("admin", summary.admin),
+                ("geoip", summary.geoip),
+                ("anycast", summary.anycast),
+            ];
+            out.changed.extend(
+                sections
+                    .iter()
+                    .filter(|(_, changed)| *changed)
+                    .map(|(name, _)| (*name).to_owned()),
+            );
             Ok(out)
         })
     }
