@@ -29,15 +29,39 @@ pub(crate) struct ServerCheck {
 /// Counters of every probe loop, for metrics.
 #[derive(Debug, Default)]
 pub struct CheckCounters {
-    pub checks_total: AtomicU64,
+    /// Successes and failures are counted apart (not as a total and failures), so a
+    /// scrape between the two increments cannot count a failing check as a success.
+    pub check_successes_total: AtomicU64,
     pub check_failures_total: AtomicU64,
     pub transitions_up_total: AtomicU64,
     pub transitions_down_total: AtomicU64,
 }
 
+impl CheckCounters {
+    /// Counts one finished check.
+    pub fn record_check(&self, ok: bool) {
+        let counter = if ok {
+            &self.check_successes_total
+        } else {
+            &self.check_failures_total
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Checks that succeeded, for `switchyard_health_checks_total{result="success"}`.
+    pub fn successes(&self) -> u64 {
+        self.check_successes_total.load(Ordering::Relaxed)
+    }
+
+    /// Checks that failed.
+    pub fn failures(&self) -> u64 {
+        self.check_failures_total.load(Ordering::Relaxed)
+    }
+}
+
 /// The process-wide probe counters.
 pub static COUNTERS: CheckCounters = CheckCounters {
-    checks_total: AtomicU64::new(0),
+    check_successes_total: AtomicU64::new(0),
     check_failures_total: AtomicU64::new(0),
     transitions_up_total: AtomicU64::new(0),
     transitions_down_total: AtomicU64::new(0),
@@ -78,12 +102,7 @@ fn record(
     machine: &Mutex<ActiveHealth>,
     result: switchyard_health::ProbeResult,
 ) {
-    COUNTERS.checks_total.fetch_add(1, Ordering::Relaxed);
-    if !result.ok {
-        COUNTERS
-            .check_failures_total
-            .fetch_add(1, Ordering::Relaxed);
-    }
+    COUNTERS.record_check(result.ok);
     tracing::trace!(pool = %pool.name, server, ok = result.ok, detail = %result.detail, "health check");
     let now = clock::now();
     let transition = machine.lock().expect("machine lock").record(result, now);
@@ -113,5 +132,49 @@ fn record(
     }
     if let Err(e) = pool.pool.set_health(server, up, now) {
         tracing::debug!(pool = %pool.name, server, error = %e, "server left the pool during a check");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Scraped while checks finish on other threads, the success count never runs
+    /// ahead of the checks that succeeded: with only failures it stays 0 (a counter
+    /// that read 1 and then 0 would go backwards in Prometheus).
+    #[test]
+    fn the_success_count_never_counts_a_failing_check_in_progress() {
+        let counters = Arc::new(CheckCounters::default());
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writers: Vec<_> = (0..2)
+            .map(|_| {
+                let counters = counters.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..200_000 {
+                        counters.record_check(false);
+                    }
+                })
+            })
+            .collect();
+        let reader = {
+            let (counters, done) = (counters.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut seen = 0;
+                while !done.load(Ordering::Relaxed) {
+                    seen = seen.max(counters.successes());
+                }
+                seen
+            })
+        };
+        for w in writers {
+            w.join().unwrap();
+        }
+        done.store(true, Ordering::Relaxed);
+        assert_eq!(
+            reader.join().unwrap(),
+            0,
+            "a failing check was counted as a success"
+        );
+        assert_eq!(counters.failures(), 400_000);
     }
 }

@@ -29,17 +29,8 @@ pub(crate) fn render(runtime: &Runtime, state: &StateDoc, out: &mut String) {
         MetricKind::Counter,
         "Active health checks run, by result.",
     )
-    .sample(
-        &[("result", "success")],
-        // Loaded separately: saturate rather than underflow if a check lands in between.
-        c.checks_total
-            .load(Ordering::Relaxed)
-            .saturating_sub(c.check_failures_total.load(Ordering::Relaxed)),
-    )
-    .sample(
-        &[("result", "failure")],
-        c.check_failures_total.load(Ordering::Relaxed),
-    );
+    .sample(&[("result", "success")], c.successes())
+    .sample(&[("result", "failure")], c.failures());
     family(
         out,
         "switchyard_health_transitions_total",
