@@ -36,8 +36,9 @@ struct Flow {
     last_reply: Arc<AtomicU64>,
     /// Stops the reply task when the flow is forgotten.
     stop: CancellationToken,
-    /// Set by the reply task when the server refused (ICMP port unreachable).
-    refused: Arc<AtomicBool>,
+    /// Set by the reply task when receiving from the server failed (an ICMP error: port
+    /// unreachable, a firewall's host prohibited, ...); the reply task has stopped.
+    failed: Arc<AtomicBool>,
     /// Held for the flow's life (least_connections counts flows).
     picked: Option<Picked>,
 }
@@ -130,8 +131,9 @@ async fn on_datagram(
 ) {
     let now = clock::now();
     if let Decision::Forward(flow) = table.on_datagram(client, now) {
-        if flow.refused.load(Ordering::Relaxed) {
-            // The server refused this flow: forget it and pick again for this datagram.
+        if flow.failed.load(Ordering::Relaxed) {
+            // The server refused this flow (or its replies failed otherwise): forget it
+            // and pick again for this datagram.
             debug!(%client, "udp server refused the flow, picking again");
             forget_failed(table, client, st);
         }
@@ -259,7 +261,7 @@ async fn open(
         server: Arc::new(server),
         last_reply: Arc::new(AtomicU64::new(0)),
         stop: CancellationToken::new(),
-        refused: Arc::new(AtomicBool::new(false)),
+        failed: Arc::new(AtomicBool::new(false)),
         picked: Some(picked),
     };
     let span = tracing::debug_span!("udp_flow", listener = %st.name, %client, server = %addr);
@@ -270,7 +272,7 @@ async fn open(
             client,
             flow.last_reply.clone(),
             flow.stop.clone(),
-            flow.refused.clone(),
+            flow.failed.clone(),
             st.stats.clone(),
         )
         .instrument(span),
@@ -317,7 +319,7 @@ async fn replies(
     client: SocketAddr,
     last_reply: Arc<AtomicU64>,
     stop: CancellationToken,
-    refused: Arc<AtomicBool>,
+    failed: Arc<AtomicBool>,
     stats: Arc<ListenerStats>,
 ) {
     loop {
@@ -335,13 +337,14 @@ async fn replies(
                 };
                 (datagram.len(), sent)
             }
-            // ICMP port unreachable: the flow's next datagram picks another server.
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                refused.store(true, Ordering::Relaxed);
-                return;
-            }
+            // ICMP port unreachable, or another error (a firewall's host prohibited): the
+            // reply task stops, so the flow must not live on with no one relaying its
+            // replies. Its next datagram picks again.
             Err(e) => {
-                debug!(error = %e, "udp flow reply error");
+                if e.kind() != io::ErrorKind::ConnectionRefused {
+                    debug!(error = %e, "udp flow reply error");
+                }
+                failed.store(true, Ordering::Relaxed);
                 return;
             }
         };

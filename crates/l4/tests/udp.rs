@@ -246,3 +246,97 @@ async fn datagrams_that_open_no_flow_warn_once_not_each() {
         .unwrap();
     assert_eq!(ask(c, proxy.addr, b"y").await.as_deref(), Some(&b"s:y"[..]));
 }
+
+/// The Internet checksum of `data`.
+fn checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = data
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// An ICMP "host administratively prohibited" (type 3 code 10) about a UDP datagram from
+/// `from` to `to` (both IPv4), as a firewall rejecting it sends (firewalld's default
+/// REJECT). Linux reports it to a connected UDP socket as EHOSTUNREACH.
+fn host_prohibited(from: SocketAddr, to: SocketAddr) -> Vec<u8> {
+    let (SocketAddr::V4(f), SocketAddr::V4(t)) = (from, to) else {
+        panic!("IPv4 only");
+    };
+    let mut inner = vec![0x45, 0, 0, 29, 0, 0, 0, 0, 64, 17, 0, 0];
+    inner.extend_from_slice(&f.ip().octets());
+    inner.extend_from_slice(&t.ip().octets());
+    let sum = checksum(&inner);
+    inner[10..12].copy_from_slice(&sum.to_be_bytes());
+    inner.extend_from_slice(&f.port().to_be_bytes());
+    inner.extend_from_slice(&t.port().to_be_bytes());
+    inner.extend_from_slice(&[0, 9, 0, 0]);
+    let mut icmp = vec![3, 10, 0, 0, 0, 0, 0, 0];
+    icmp.extend_from_slice(&inner);
+    let sum = checksum(&icmp);
+    icmp[2..4].copy_from_slice(&sum.to_be_bytes());
+    icmp
+}
+
+/// An ICMP error other than "port unreachable" (a firewall's "host prohibited", say)
+/// surfaced on the flow's reply task, which stopped without telling the
+/// flow: the flow lived on, every later datagram of the client still reached the server,
+/// and every reply was lost, for as long as the client kept sending. Now any failure of
+/// the reply side makes the client's next datagram pick again, as a refusal does.
+///
+/// Sending the ICMP message takes a raw socket: the test needs root (CAP_NET_RAW) and
+/// says so and passes without it.
+#[tokio::test]
+async fn a_flow_whose_replies_fail_with_any_icmp_error_picks_again() {
+    let raw = match socket2::Socket::new(
+        socket2::Domain::IPV4,
+        socket2::Type::RAW,
+        Some(socket2::Protocol::ICMPV4),
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("skipped: no raw socket ({e}); run as root to test ICMP errors");
+            return;
+        }
+    };
+    // The server tells which flow socket each datagram came from.
+    let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let server_addr = server.local_addr().unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 65535];
+        while let Ok((n, from)) = server.recv_from(&mut buf).await {
+            let _ = tx.send(from);
+            let _ = server.send_to(&buf[..n], from).await;
+        }
+    });
+    let p = pool("udp-icmp", Algorithm::RoundRobin, &[("s", server_addr)]);
+    let proxy = start_udp(build(
+        &listener("udp-icmp", Some("udp-icmp"), udp_kind(10)),
+        &[&p],
+    ))
+    .await;
+    let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    assert_eq!(ask(&c, proxy.addr, b"1").await.as_deref(), Some(&b"1"[..]));
+    let flow_socket = rx.recv().await.unwrap();
+    let icmp = host_prohibited(flow_socket, server_addr);
+    let to: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    raw.send_to(&icmp, &to.into()).unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for i in 0..3u8 {
+        let msg = [b'a' + i];
+        assert_eq!(
+            ask(&c, proxy.addr, &msg).await.as_deref(),
+            Some(&msg[..]),
+            "answered after the ICMP error (datagram {i})"
+        );
+    }
+    assert_eq!(
+        proxy.stats().udp_flows_created,
+        2,
+        "the flow was opened again"
+    );
+}
