@@ -44,7 +44,8 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    raise_open_file_limit();
+    let fd_limit = raise_open_file_limit();
+    warn_about_flows_beyond(fd_limit, &config);
     let runtime = async_runtime(config.global.workers)?;
     runtime.block_on(async {
         let signals =
@@ -62,8 +63,9 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
 }
 
 /// Raises the open-file limit to the hard limit (each proxied connection holds two
-/// descriptors), and says so; warns when even that is low.
-pub fn raise_open_file_limit() {
+/// descriptors), and says so; warns when even that is low. Returns the limit in force,
+/// when known.
+pub fn raise_open_file_limit() -> Option<u64> {
     match switchyard_net::raise_open_file_limit() {
         Ok(limit) => {
             if limit.now > limit.before {
@@ -81,8 +83,34 @@ pub fn raise_open_file_limit() {
                     limit.now / 2
                 );
             }
+            Some(limit.now)
         }
-        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot raise the open-file limit");
+            None
+        }
+    }
+}
+
+/// Each UDP flow holds a socket: a udp listener allowed more flows than the process may
+/// open files would, once full, leave no descriptor for any other listener or the admin
+/// API until its flows expire. Said at start, with the setting to change.
+fn warn_about_flows_beyond(fd_limit: Option<u64>, config: &switchyard_config::Config) {
+    let Some(fd_limit) = fd_limit else { return };
+    for l in &config.listeners {
+        if let switchyard_config::ListenerKind::Udp { max_flows, .. } = l.kind {
+            if max_flows as u64 >= fd_limit {
+                tracing::warn!(
+                    listener = %l.name,
+                    max_flows,
+                    fd_limit,
+                    "udp listener {}: max_flows {} is not below the open-file limit {}: its flows could take every descriptor; lower max_flows or raise the limit",
+                    l.name,
+                    max_flows,
+                    fd_limit
+                );
+            }
+        }
     }
 }
 

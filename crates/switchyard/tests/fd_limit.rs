@@ -41,6 +41,11 @@ fn served_within(port: u16, limit: Duration) -> bool {
 #[test]
 fn a_listener_out_of_descriptors_warns_rarely_and_serves_again_when_they_free() {
     let port = free_port();
+    let udp_port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("switchyard.toml");
     std::fs::write(
@@ -50,7 +55,8 @@ fn a_listener_out_of_descriptors_warns_rarely_and_serves_again_when_they_free() 
              [[pool]]\nname = \"app\"\n[pool.health]\ncheck = \"none\"\n\
              [[pool.server]]\nname = \"a\"\naddress = \"127.0.0.1:9\"\n\
              [[listener]]\nname = \"web\"\nprotocol = \"http\"\nlisten = \"127.0.0.1:{port}\"\npool = \"app\"\n\
-             [[listener.route]]\npath = \"/hi\"\nrespond = {{ status = 200, body = \"hi\" }}\n"
+             [[listener.route]]\npath = \"/hi\"\nrespond = {{ status = 200, body = \"hi\" }}\n\
+             [[listener]]\nname = \"syslog\"\nprotocol = \"udp\"\nlisten = \"127.0.0.1:{udp_port}\"\npool = \"app\"\n"
         ),
     )
     .unwrap();
@@ -85,6 +91,11 @@ fn a_listener_out_of_descriptors_warns_rarely_and_serves_again_when_they_free() 
     assert!(
         log().contains("the open-file limit is 64"),
         "a low limit is worth a warning at start\n{}",
+        log()
+    );
+    assert!(
+        log().contains("udp listener syslog: max_flows 65536 is not below the open-file limit 64"),
+        "a udp listener whose flows could take every descriptor is worth one too\n{}",
         log()
     );
 
