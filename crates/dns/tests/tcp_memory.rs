@@ -10,21 +10,9 @@ use std::time::Duration;
 use common::*;
 use hickory_proto::rr::RecordType as T;
 use switchyard_config::{RData, RecordType};
+use switchyard_testkit::process::rss_kib;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-/// Resident memory of this process, in KiB.
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .expect("VmRSS line");
-    line.split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .expect("VmRSS value")
-}
 
 /// A client that sent the length prefix 65535 and nothing else made the server allocate
 /// and zero a 64 KiB frame buffer at once: 2 bytes from the client held 64 KiB of the

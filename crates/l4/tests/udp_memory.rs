@@ -8,20 +8,8 @@ use std::time::Duration;
 use common::*;
 use switchyard_balance::Algorithm;
 use switchyard_config::ListenerKind;
+use switchyard_testkit::process::rss_kib;
 use tokio::net::UdpSocket;
-
-/// Resident memory of this process, in KiB.
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .expect("VmRSS line");
-    line.split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .expect("VmRSS value")
-}
 
 /// Sends `msg` from a fresh client port and waits for the echo (one new flow). The
 /// client is returned to be kept: a port freed could be handed to the next client.
