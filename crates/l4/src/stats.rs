@@ -39,6 +39,9 @@ pub struct ListenerStats {
     pub udp_flows_created: AtomicU64,
     /// UDP datagrams dropped because the flow table was full.
     pub udp_flows_dropped: AtomicU64,
+    /// UDP datagrams dropped because no flow could be opened for them (no server up, no
+    /// socket).
+    pub udp_flows_failed: AtomicU64,
     /// UDP flows forgotten after `timeouts.idle`.
     pub udp_flows_expired: AtomicU64,
     /// UDP datagrams from clients.
@@ -65,6 +68,7 @@ pub struct StatsSnapshot {
     pub udp_flows_active: u64,
     pub udp_flows_created: u64,
     pub udp_flows_dropped: u64,
+    pub udp_flows_failed: u64,
     pub udp_flows_expired: u64,
     pub datagrams_in: u64,
     pub datagrams_out: u64,
@@ -109,6 +113,7 @@ impl ListenerStats {
             udp_flows_active: g(&self.udp_flows_active),
             udp_flows_created: g(&self.udp_flows_created),
             udp_flows_dropped: g(&self.udp_flows_dropped),
+            udp_flows_failed: g(&self.udp_flows_failed),
             udp_flows_expired: g(&self.udp_flows_expired),
             datagrams_in: g(&self.datagrams_in),
             datagrams_out: g(&self.datagrams_out),

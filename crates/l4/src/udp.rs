@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use switchyard_balance::{clock, Nanos, PickRequest, Picked};
+use switchyard_balance::{clock, PickRequest, Picked};
+use switchyard_net::Throttle;
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
@@ -57,7 +58,7 @@ pub async fn serve_udp(socket: UdpSocket, state: Arc<ArcSwap<State>>, cancel: Ca
     let tracker = TaskTracker::new();
     let (max, idle) = limits(&state.load());
     let mut table: FlowTable<Flow> = FlowTable::new(max, idle);
-    let mut failures = OpenFailures::default();
+    let mut failures = Throttle::new(WARN_EVERY);
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut sweep = tokio::time::interval(sweep_period(idle));
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -122,7 +123,7 @@ fn expire(table: &mut FlowTable<Flow>, stats: &ListenerStats) {
 }
 
 async fn on_datagram(
-    (table, failures): (&mut FlowTable<Flow>, &mut OpenFailures),
+    (table, failures): (&mut FlowTable<Flow>, &mut Throttle),
     socket: &Arc<UdpSocket>,
     st: &State,
     client: SocketAddr,
@@ -155,7 +156,8 @@ async fn on_datagram(
                 sent
             }
             Err(e) => {
-                match failures.record(now) {
+                ListenerStats::inc(&st.stats.udp_flows_failed);
+                match failures.record(std::time::Instant::now()) {
                     Some(0) => {
                         warn!(listener = %st.name, %client, error = %e, "udp flow not opened, datagram dropped")
                     }
@@ -186,37 +188,9 @@ async fn on_datagram(
 }
 
 /// At most one warning per this long about datagrams that opened no flow (as accept
-/// loops do for failed accepts).
+/// loops do for failed accepts): a flood of datagrams from new ports is cheap, and
+/// spoofable, and must not write a log line each.
 const WARN_EVERY: Duration = Duration::from_secs(5);
-
-/// Warnings about datagrams for which no flow could be opened (no server up, out of
-/// descriptors). A flood of datagrams from new ports (cheap, and spoofable) must not
-/// write a log line each: the first failure warns, then at most one warning per
-/// [`WARN_EVERY`] says how many went unreported.
-#[derive(Debug, Default)]
-struct OpenFailures {
-    last_warned: Option<Nanos>,
-    unreported: u64,
-}
-
-// === impl OpenFailures ===
-
-impl OpenFailures {
-    /// Records a failure at `now`. `Some(n)`: warn now, `n` failures since the last
-    /// warning were not reported. `None`: stay quiet.
-    fn record(&mut self, now: Nanos) -> Option<u64> {
-        let every = WARN_EVERY.as_nanos() as u64;
-        if self
-            .last_warned
-            .is_some_and(|at| now.saturating_sub(at) < every)
-        {
-            self.unreported += 1;
-            return None;
-        }
-        self.last_warned = Some(now);
-        Some(std::mem::take(&mut self.unreported))
-    }
-}
 
 /// Removes a flow whose server failed, reporting the failure to the pool.
 fn forget_failed(table: &mut FlowTable<Flow>, client: SocketAddr, st: &State) {
@@ -353,24 +327,5 @@ async fn replies(
             ListenerStats::inc(&stats.datagrams_out);
             stats.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const S: Nanos = 1_000_000_000;
-
-    #[test]
-    fn open_failures_warn_first_then_once_per_period_with_a_count() {
-        let mut f = OpenFailures::default();
-        assert_eq!(f.record(100 * S), Some(0));
-        for i in 1..=9 {
-            assert_eq!(f.record(100 * S + i), None);
-        }
-        assert_eq!(f.record(104 * S), None);
-        assert_eq!(f.record(105 * S), Some(10));
-        assert_eq!(f.record(111 * S), Some(0));
     }
 }

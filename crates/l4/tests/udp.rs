@@ -241,6 +241,11 @@ async fn datagrams_that_open_no_flow_warn_once_not_each() {
         .count();
     assert_eq!(warnings, 1, "one warning for 51 datagrams:\n{text}");
     assert_eq!(proxy.stats().udp_flows_created, 0);
+    assert_eq!(
+        proxy.stats().udp_flows_failed,
+        51,
+        "every dropped datagram is counted"
+    );
     // The server is back: the next datagram opens a flow and is answered.
     p.set_health("s", true, switchyard_balance::clock::now())
         .unwrap();

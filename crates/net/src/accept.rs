@@ -70,11 +70,54 @@ pub struct Verdict {
     pub warn: Option<u64>,
 }
 
-/// The failures of one accept loop: when it last warned and what it left unreported.
-#[derive(Debug, Default)]
-pub struct AcceptErrors {
+/// A warning that may go out at most once per period: the first event warns, later ones
+/// within the period are counted, and the next warning says how many went unreported.
+/// For events a client can cause at will (failed accepts, datagrams that open no flow),
+/// which must not write a log line each.
+#[derive(Debug)]
+pub struct Throttle {
+    every: Duration,
     last_warned: Option<Instant>,
     unreported: u64,
+}
+
+impl Throttle {
+    /// At most one warning per `every`.
+    pub fn new(every: Duration) -> Self {
+        Throttle {
+            every,
+            last_warned: None,
+            unreported: 0,
+        }
+    }
+
+    /// Records an event at `now`. `Some(n)`: warn now, and say that `n` events since the
+    /// last warning went unreported. `None`: stay quiet.
+    pub fn record(&mut self, now: Instant) -> Option<u64> {
+        let due = self
+            .last_warned
+            .is_none_or(|at| now.saturating_duration_since(at) >= self.every);
+        if !due {
+            self.unreported += 1;
+            return None;
+        }
+        self.last_warned = Some(now);
+        Some(std::mem::take(&mut self.unreported))
+    }
+}
+
+/// The failures of one accept loop: when it last warned and what it left unreported.
+#[derive(Debug)]
+pub struct AcceptErrors {
+    warnings: Throttle,
+}
+
+impl Default for AcceptErrors {
+    fn default() -> Self {
+        AcceptErrors {
+            warnings: Throttle::new(LOG_EVERY),
+        }
+    }
 }
 
 // === impl AcceptErrors ===
@@ -91,17 +134,9 @@ impl AcceptErrors {
         if kind(e) == Kind::OneConnection {
             return Verdict { pause, warn: None };
         }
-        let due = self
-            .last_warned
-            .is_none_or(|at| now.saturating_duration_since(at) >= LOG_EVERY);
-        if !due {
-            self.unreported += 1;
-            return Verdict { pause, warn: None };
-        }
-        self.last_warned = Some(now);
         Verdict {
             pause,
-            warn: Some(std::mem::take(&mut self.unreported)),
+            warn: self.warnings.record(now),
         }
     }
 
@@ -164,6 +199,20 @@ mod tests {
             Some(1),
             "the count starts again after each report"
         );
+    }
+
+    #[test]
+    fn a_throttle_warns_first_then_once_per_period_with_a_count() {
+        let mut t = Throttle::new(Duration::from_secs(5));
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        assert_eq!(t.record(t0), Some(0));
+        for i in 1..=9 {
+            assert_eq!(t.record(t0 + Duration::from_nanos(i)), None);
+        }
+        assert_eq!(t.record(t0 + s(4)), None);
+        assert_eq!(t.record(t0 + s(5)), Some(10));
+        assert_eq!(t.record(t0 + s(11)), Some(0));
     }
 
     #[test]

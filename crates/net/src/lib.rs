@@ -9,5 +9,5 @@
 mod accept;
 mod fd_limit;
 
-pub use accept::{pause_for, AcceptErrors, Verdict};
+pub use accept::{pause_for, AcceptErrors, Throttle, Verdict};
 pub use fd_limit::{raise_open_file_limit, FdLimit, LOW_FD_LIMIT};

@@ -316,8 +316,10 @@ impl Plane {
                 doc.active_connections = s.connections_active + s.udp_flows_active;
                 doc.connections_total = s.connections_accepted + s.udp_flows_created;
                 doc.requests_total = s.connections_accepted + s.datagrams_in;
-                doc.errors_total =
-                    s.connections_failed + s.connections_rejected + s.udp_flows_dropped;
+                doc.errors_total = s.connections_failed
+                    + s.connections_rejected
+                    + s.udp_flows_dropped
+                    + s.udp_flows_failed;
                 doc.received_bytes_total = s.bytes_in;
                 doc.sent_bytes_total = s.bytes_out;
             }

@@ -169,7 +169,7 @@ type L4Counter = (
     fn(&switchyard_l4::StatsSnapshot) -> u64,
 );
 
-const L4_COUNTERS: [L4Counter; 9] = [
+const L4_COUNTERS: [L4Counter; 10] = [
     (
         "switchyard_l4_connections_rejected_total",
         "Connections closed at once: max_connections or no server.",
@@ -209,6 +209,11 @@ const L4_COUNTERS: [L4Counter; 9] = [
         "switchyard_udp_flows_dropped_total",
         "New UDP flows dropped because the flow table was full.",
         |s| s.udp_flows_dropped,
+    ),
+    (
+        "switchyard_udp_flows_failed_total",
+        "Datagrams of new UDP flows dropped because no flow could be opened (no server up, no socket).",
+        |s| s.udp_flows_failed,
     ),
     (
         "switchyard_udp_flows_expired_total",
