@@ -66,6 +66,9 @@ async fn announces_after_hold_down_and_withdraws_at_once() {
 
     assert!(eventually(LIMIT, || bird.enabled("vip_web") == Some(true)).await);
     assert!(started.elapsed() >= HOLD, "announced before the hold-down");
+    // BIRD has the route before the controller has read BIRD's reply and updated its
+    // status; wait for that, as for the withdrawal below.
+    assert!(eventually(LIMIT, || c.status()[0].announced).await);
     let s = &c.status()[0];
     assert_eq!(
         (s.prefix.as_str(), s.bird_protocol.as_str()),
