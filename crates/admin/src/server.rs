@@ -217,27 +217,22 @@ async fn first_bytes(stream: &TcpStream) -> bool {
 
 /// Connections refused because [`MAX_CONNECTIONS`] were open: warned about at most
 /// once every 5 s, with how many.
-#[derive(Default)]
-struct OverLimit {
-    count: u64,
-    warned: Option<std::time::Instant>,
+struct OverLimit(switchyard_net::Throttle);
+
+impl Default for OverLimit {
+    fn default() -> Self {
+        OverLimit(switchyard_net::Throttle::new(Duration::from_secs(5)))
+    }
 }
 
 impl OverLimit {
     fn note(&mut self, peer: std::net::SocketAddr) {
-        self.count += 1;
-        let now = std::time::Instant::now();
-        if self
-            .warned
-            .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(5))
-        {
+        if let Some(unreported) = self.0.record(std::time::Instant::now()) {
             warn!(
                 %peer,
-                refused = self.count,
+                refused = unreported + 1,
                 "admin API has {MAX_CONNECTIONS} connections open; closing new ones until some leave"
             );
-            self.warned = Some(now);
-            self.count = 0;
         }
     }
 }
