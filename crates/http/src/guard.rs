@@ -44,7 +44,8 @@ pub(crate) const NO_HEAD: u64 = u64::MAX;
 
 /// A client stream checked by a [`Framer`] (none = pass-through, e.g. h2 by ALPN).
 pub(crate) struct Guarded<S> {
-    inner: S,
+    /// Writes bounded by the write stall, as the HTTP/1 engine's are.
+    inner: WriteLimited<S>,
     framer: Option<Framer>,
     pending: Vec<u8>,
     pos: usize,
@@ -52,7 +53,6 @@ pub(crate) struct Guarded<S> {
     end: End,
     activity: Arc<Activity>,
     stats: Arc<ListenerStats>,
-    stall: WriteStall,
 }
 
 /// Fails a write to the client that makes no progress for `limit` (the client is not
@@ -116,7 +116,7 @@ impl<S> Guarded<S> {
             activity.head_since.store(NO_HEAD, Relaxed);
         }
         Guarded {
-            inner,
+            inner: WriteLimited::new(inner, write_limit),
             framer,
             pending: Vec::new(),
             pos: 0,
@@ -124,7 +124,6 @@ impl<S> Guarded<S> {
             end: End::Open,
             activity,
             stats,
-            stall: WriteStall::new(write_limit),
         }
     }
 }
@@ -228,10 +227,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let this = &mut *self;
-        let res = Pin::new(&mut this.inner).poll_write(cx, buf);
-        let n = ready!(this.stall.check(cx, res))?;
-        this.activity.touch();
+        let n = ready!(Pin::new(&mut self.inner).poll_write(cx, buf))?;
+        self.activity.touch();
         Poll::Ready(Ok(n))
     }
 
@@ -240,10 +237,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let this = &mut *self;
-        let res = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
-        let n = ready!(this.stall.check(cx, res))?;
-        this.activity.touch();
+        let n = ready!(Pin::new(&mut self.inner).poll_write_vectored(cx, bufs))?;
+        self.activity.touch();
         Poll::Ready(Ok(n))
     }
 
@@ -252,15 +247,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = &mut *self;
-        let res = Pin::new(&mut this.inner).poll_flush(cx);
-        this.stall.check(cx, res)
+        Pin::new(&mut self.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = &mut *self;
-        let res = Pin::new(&mut this.inner).poll_shutdown(cx);
-        this.stall.check(cx, res)
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
