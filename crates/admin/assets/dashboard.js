@@ -285,18 +285,20 @@ function renderServers(card, pool, r, total) {
     c[7].title = "p90 " + fmtMs(s.latency && s.latency.p90_ms);
     setText(c[8], String(s.active));
     setText(c[9], String(s.ejections));
-    renderHealth(c[10], s.health || {});
+    renderHealth(c[10], s.health || {}, s.ejected_until);
     if (document.activeElement !== weight) weight.value = s.weight;
     row.querySelector('[data-action="drain"]').disabled = s.state === "draining";
     row.querySelector('[data-action="disable"]').disabled = s.state === "disabled";
   }
   for (const [name, entry] of card.rows) if (!seen.has(name)) { entry.row.remove(); card.rows.delete(name); }
 }
-function renderHealth(cell, h) {
+function renderHealth(cell, h, ejectedUntil) {
   const last = h.last;
-  const text = last ? (last.ok ? "✓ " : "✗ ") + last.detail + (last.latency_ms != null ? " · " + fmtMs(last.latency_ms) : "") : "no checks yet";
+  let text = last ? (last.ok ? "✓ " : "✗ ") + last.detail + (last.latency_ms != null ? " · " + fmtMs(last.latency_ms) : "") : "no checks yet";
+  // An ejected server is down whatever its checks say: say so, and for how long.
+  if (ejectedUntil) text = "ejected (failing real traffic), back in " + Math.max(0, Math.ceil((ejectedUntil - Date.now()) / 1000)) + "s" + (last ? " · check " + text : "");
   setText(cell, text);
-  cell.className = last ? (last.ok ? "health-ok" : "health-bad") : "sub";
+  cell.className = ejectedUntil ? "health-bad" : last ? (last.ok ? "health-ok" : "health-bad") : "sub";
   cell.title = (last ? "checked " + fmtAgo(last.at) + "\n" : "") +
     "consecutive successes " + (h.consecutive_successes || 0) + ", failures " + (h.consecutive_failures || 0) +
     (h.last_transition ? "\nlast transition " + fmtAgo(h.last_transition) : "");

@@ -100,6 +100,11 @@ pub struct ServerDoc {
     /// How many times outlier detection ejected this server.
     #[serde(default)]
     pub ejections: u64,
+    /// While outlier detection has the server out: when it comes back (unix ms), so an
+    /// operator can tell a server ejected for failing real traffic from one failing its
+    /// checks. `None` while it is not ejected.
+    #[serde(default)]
+    pub ejected_until: Option<u64>,
     /// Requests or connections in flight on this server now.
     #[serde(default)]
     pub active: u64,

@@ -53,11 +53,18 @@ fn admin_word(state: AdminState) -> &'static str {
 
 /// Wall-clock milliseconds of a `Nanos` instant of the process clock.
 fn unix_ms(at: u64) -> u64 {
-    let ago = clock::now().saturating_sub(at);
+    let clock_now = clock::now();
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    (now.as_nanos() as u64).saturating_sub(ago) / 1_000_000
+        .unwrap_or_default()
+        .as_nanos() as u64;
+    // `at` may lie ahead (the end of an ejection) as well as behind.
+    let unix = if at >= clock_now {
+        now.saturating_add(at - clock_now)
+    } else {
+        now.saturating_sub(clock_now - at)
+    };
+    unix / 1_000_000
 }
 
 impl Control for RuntimeControl {
@@ -246,7 +253,8 @@ fn pool_doc(p: &crate::PoolRuntime, now: u64) -> admin::PoolDoc {
                         last_transition: h.last_transition_at.map(unix_ms),
                     })
                     .unwrap_or_default(),
-                ejections: ejections.get(s.name()).copied().unwrap_or(0),
+                ejections: ejections.get(s.name()).map_or(0, |e| e.0),
+                ejected_until: ejections.get(s.name()).and_then(|e| e.1).map(unix_ms),
                 active: stats.in_flight(),
                 requests_total: stats.requests_total(),
                 errors_total: stats.failures_total(),

@@ -204,8 +204,9 @@ impl PoolRuntime {
             .position(|s| s.name == server)
     }
 
-    /// How many times each server was ejected as an outlier.
-    pub fn ejections(&self) -> HashMap<String, u64> {
+    /// Each server's outlier figures: how many times it was ejected, and while it is out,
+    /// when it comes back (clock nanos).
+    pub fn ejections(&self) -> HashMap<String, (u64, Option<u64>)> {
         let now = clock::now();
         let servers = self.config().servers;
         let guard = self.outlier.lock().expect("outlier lock");
@@ -215,7 +216,10 @@ impl PoolRuntime {
         servers
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| Some((s.name.clone(), detector.stats(i, now)?.ejections_total)))
+            .filter_map(|(i, s)| {
+                let stats = detector.stats(i, now)?;
+                Some((s.name.clone(), (stats.ejections_total, stats.ejected_until)))
+            })
             .collect()
     }
 

@@ -556,6 +556,25 @@ async fn outlier_ejection_takes_out_a_server_that_fails_real_traffic() {
         .find(|s| s.name == "bad")
         .unwrap();
     assert_eq!(bad_doc.ejections, 1);
+    // The state document says when the ejected server comes back (30 s after it went
+    // out), so an operator can tell an ejection from failed health checks.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let until = bad_doc
+        .ejected_until
+        .expect("ejected_until of an ejected server");
+    assert!(
+        (now_ms + 25_000..=now_ms + 30_500).contains(&until),
+        "ejected_until {until} is not about 30 s after {now_ms}"
+    );
+    let good_doc = doc.pools[0]
+        .servers
+        .iter()
+        .find(|s| s.name == "good")
+        .unwrap();
+    assert_eq!(good_doc.ejected_until, None);
     runtime.shutdown().await;
 }
 
