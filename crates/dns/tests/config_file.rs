@@ -126,3 +126,18 @@ async fn a_parsed_configuration_answers_as_written() {
     assert_eq!(r.metadata.response_code, ResponseCode::NXDomain);
     assert_eq!(r.authorities[0].ttl, 300, "min(ttl 300, minimum 5m)");
 }
+
+#[tokio::test]
+async fn a_null_mx_is_accepted_and_answered_as_the_root() {
+    // RFC 7505: `0 .` says a domain takes no mail; zone files and BIND accept it.
+    let text = toml().replace("values = [\"10 mail.example.net.\"]", "values = [\"0 .\"]");
+    let cfg = switchyard_config::parse(&text, "dns.toml").expect("a null MX parses");
+    let listener = cfg.listeners[0].clone();
+    let s = start_with(&cfg, &HashMap::new(), listener).await;
+    let r = udp(s.addr, &query("example.com.", T::MX)).await;
+    let H::MX(mx) = &r.answers[0].data else {
+        panic!("{r:?}")
+    };
+    assert_eq!((mx.preference, mx.exchange.to_ascii().as_str()), (0, "."));
+    assert!(r.additionals.is_empty(), "no addresses for the root");
+}

@@ -144,7 +144,12 @@ fn mx(s: &str, zone: &str) -> Result<RData, Bad> {
     }
     Ok(RData::Mx {
         preference,
-        exchange: name_value(host, zone, "MX host")?,
+        // "." is the null MX of RFC 7505: this domain accepts no mail
+        exchange: if host == "." {
+            ".".to_string()
+        } else {
+            name_value(host, zone, "MX host")?
+        },
     })
 }
 
@@ -238,6 +243,22 @@ mod tests {
             parse(RecordType::Txt, "v=spf1 -all", z),
             Ok(RData::Txt("v=spf1 -all".into()))
         );
+    }
+
+    #[test]
+    fn null_mx_and_srv_targets_are_the_root() {
+        let z = "example.com";
+        assert_eq!(
+            parse(RecordType::Mx, "0 .", z),
+            Ok(RData::Mx {
+                preference: 0,
+                exchange: ".".into()
+            })
+        );
+        assert!(matches!(
+            parse(RecordType::Srv, "0 0 0 .", z),
+            Ok(RData::Srv { target, .. }) if target == "."
+        ));
     }
 
     #[test]
