@@ -6,6 +6,8 @@
 //! down to servers and says which aspects changed, so a weight edit does not reset
 //! health history.
 
+use std::fmt;
+
 use crate::model::{Config, Listener, Pool};
 
 /// The difference between an old and a new configuration.
@@ -119,6 +121,99 @@ impl ConfigDiff {
     /// The details of a changed pool.
     pub fn pool(&self, name: &str) -> Option<&PoolDiff> {
         self.pool_changes.iter().find(|p| p.name == name)
+    }
+}
+
+/// One line in operators' words for the reload log, e.g. `added pool canary; removed
+/// listener old; changed pool app (servers added c, health), admin; 3 unchanged`, or
+/// `nothing changed`.
+impl fmt::Display for ConfigDiff {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kinds = [
+            ("listener", &self.listeners),
+            ("pool", &self.pools),
+            ("zone", &self.zones),
+            ("datacenter", &self.datacenters),
+        ];
+        let tagged = |pick: fn(&NameDiff) -> &Vec<String>| -> Vec<String> {
+            kinds
+                .iter()
+                .flat_map(|(kind, d)| pick(d).iter().map(move |n| format!("{kind} {n}")))
+                .collect()
+        };
+        let mut changed = Vec::new();
+        for (kind, d) in kinds {
+            for name in &d.changed {
+                let detail = match kind {
+                    "pool" => self.pool(name).map(PoolDiff::aspects).unwrap_or_default(),
+                    "listener" if self.listeners_rebind.contains(name) => {
+                        "address or protocol".to_string()
+                    }
+                    _ => String::new(),
+                };
+                changed.push(if detail.is_empty() {
+                    format!("{kind} {name}")
+                } else {
+                    format!("{kind} {name} ({detail})")
+                });
+            }
+        }
+        let sections = [
+            ("global", self.global),
+            ("admin", self.admin),
+            ("geoip", self.geoip),
+            ("anycast", self.anycast),
+        ];
+        changed.extend(sections.iter().filter(|s| s.1).map(|s| s.0.to_string()));
+        let unchanged: usize = kinds.iter().map(|(_, d)| d.unchanged.len()).sum();
+        let mut parts = Vec::new();
+        for (verb, list) in [
+            ("added", tagged(|d| &d.added)),
+            ("removed", tagged(|d| &d.removed)),
+            ("changed", changed),
+        ] {
+            if !list.is_empty() {
+                parts.push(format!("{verb} {}", list.join(", ")));
+            }
+        }
+        if parts.is_empty() {
+            parts.push("nothing changed".to_string());
+        }
+        if unchanged > 0 {
+            parts.push(format!("{unchanged} unchanged"));
+        }
+        f.write_str(&parts.join("; "))
+    }
+}
+
+// === impl PoolDiff ===
+
+impl PoolDiff {
+    /// What changed in the pool, e.g. `servers added c, removed a, health`.
+    fn aspects(&self) -> String {
+        let mut servers = Vec::new();
+        for (verb, list) in [
+            ("added", &self.servers.added),
+            ("removed", &self.servers.removed),
+            ("changed", &self.servers.changed),
+        ] {
+            if !list.is_empty() {
+                servers.push(format!("{verb} {}", list.join(" ")));
+            }
+        }
+        let mut out = Vec::new();
+        if !servers.is_empty() {
+            out.push(format!("servers {}", servers.join(", ")));
+        }
+        let flags = [
+            ("algorithm", self.algorithm),
+            ("health", self.health),
+            ("outlier", self.outlier),
+            ("affinity", self.affinity),
+            ("settings", self.settings),
+        ];
+        out.extend(flags.iter().filter(|f| f.1).map(|f| f.0.to_string()));
+        out.join(", ")
     }
 }
 
@@ -289,5 +384,33 @@ pool = "old"
         let d = diff(&cfg(BASE), &cfg(&new));
         assert!(d.global && d.admin && !d.is_empty());
         assert!(d.pools.is_unchanged() && d.listeners.is_unchanged());
+    }
+
+    #[test]
+    fn the_reload_log_line_names_what_changed_in_words() {
+        let new = BASE
+            .replace("127.0.0.1:8080", "127.0.0.1:8081")
+            .replace(
+                "name = \"a\"\naddress = \"127.0.0.1:9001\"",
+                "name = \"c\"\naddress = \"127.0.0.1:9003\"",
+            )
+            .replacen(
+                "name = \"app\"\n",
+                "name = \"app\"\nalgorithm = \"maglev\"\n",
+                1,
+            )
+            .replace("name = \"old\"", "name = \"fresh\"")
+            .replace("pool = \"old\"", "pool = \"fresh\"");
+        let new = format!("[admin]\nlisten = \"127.0.0.1:9900\"\n{new}");
+        let d = diff(&cfg(BASE), &cfg(&new));
+        assert_eq!(
+            d.to_string(),
+            "added pool fresh; removed pool old; changed listener web (address or protocol), \
+             listener db, pool app (servers added c, removed a, algorithm), admin"
+        );
+        assert_eq!(
+            diff(&cfg(BASE), &cfg(BASE)).to_string(),
+            "nothing changed; 4 unchanged"
+        );
     }
 }

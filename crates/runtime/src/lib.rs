@@ -160,7 +160,7 @@ impl Runtime {
         match &result {
             Ok(summary) => {
                 self.inner.reloads_ok.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(?summary, "configuration reloaded");
+                tracing::info!("configuration reloaded: {summary}");
             }
             Err(errors) => {
                 self.inner.reloads_failed.fetch_add(1, Ordering::Relaxed);
