@@ -522,14 +522,30 @@ fn rewritten_path(uri: &Uri, strip: Option<&str>) -> PathAndQuery {
     PathAndQuery::try_from(out).unwrap_or(pq)
 }
 
+/// An `Upgrade` request to tunnel. `h2c` is never one: a server that accepted it would
+/// speak HTTP/2 to the client directly, past every route (h2c smuggling); such a request
+/// is forwarded as a plain one without its `Upgrade` (RFC 9113 deprecates the h2c
+/// upgrade).
 fn is_upgrade(headers: &HeaderMap) -> bool {
-    headers.contains_key(http::header::UPGRADE)
-        && headers
-            .get_all(http::header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+    let upgrade = headers.get_all(http::header::UPGRADE);
+    if upgrade.iter().next().is_none() {
+        return false;
+    }
+    let h2c = upgrade.iter().any(|v| {
+        // A value that is not plain text is not tunnelled either.
+        v.to_str().map_or(true, |v| {
+            v.split(',').any(|p| {
+                let name = p.split('/').next().unwrap_or("").trim();
+                name.eq_ignore_ascii_case("h2c")
+            })
+        })
+    });
+    !h2c && headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
 }
 
 /// Methods a request may be sent again with (RFC 9110 9.2.2).
