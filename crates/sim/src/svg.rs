@@ -19,6 +19,11 @@ const TOP: f64 = 40.0;
 const BOTTOM: f64 = 50.0;
 /// Legend entries that fit beside the plot.
 const LEGEND_MAX: usize = 16;
+/// A generous average glyph width of sans-serif text, in ems: long names (legend
+/// entries, bar labels) are measured with it so the SVG grows to hold them.
+const GLYPH_EM: f64 = 0.62;
+/// Bar labels too wide for their group are turned this many degrees (clockwise).
+const LABEL_TURN_DEG: f64 = 30.0;
 const PALETTE: [&str; 10] = [
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
     "#bcbd22", "#17becf",
@@ -53,7 +58,7 @@ impl Report {
         }
         let mut html = String::from(
             "<!doctype html>\n<meta charset=\"utf-8\">\n<title>switchyard simulate</title>\n\
-             <style>body{font-family:sans-serif;max-width:840px;margin:auto}pre{font-size:11px;overflow-x:auto}</style>\n\
+             <style>body{font-family:sans-serif;max-width:840px;margin:auto}pre{font-size:11px;overflow-x:auto}img{max-width:100%}</style>\n\
              <h1>switchyard simulate</h1>\n",
         );
         let _ = writeln!(html, "<pre>{}</pre>", escape(&self.table()));
@@ -161,7 +166,8 @@ fn line_chart(title: &str, unit: &str, x_top: f64, series: Vec<Series>) -> Strin
     let (y_step, y_top) = nice(y_max);
     let px = |x: f64| LEFT + x / x_top * (W - LEFT - RIGHT);
     let py = |y: f64| H - BOTTOM - y / y_top * (H - TOP - BOTTOM);
-    let mut svg = header(title);
+    let names = series.iter().take(LEGEND_MAX).map(|s| s.name);
+    let mut svg = header(title, legend_right(names).max(W), H);
     axes(&mut svg, x_step, x_top, y_step, y_top, "time (s)", unit);
     for (i, s) in series.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
@@ -201,7 +207,30 @@ fn bar_chart(title: &str, servers: &[String], groups: &[(&str, &[f64])]) -> Stri
     let group_w = plot_w / groups.len().max(1) as f64;
     let bar_w = (group_w * 0.8) / servers.len().max(1) as f64;
     let py = |y: f64| H - BOTTOM - y / y_top * (H - TOP - BOTTOM);
-    let mut svg = header(title);
+    // Group labels wider than their group would run into each other: turn them all.
+    let label_w = |name: &str| text_width(name, 11.0);
+    let turned = groups.iter().any(|g| label_w(g.0) > group_w * 0.95);
+    let (sin, cos) = LABEL_TURN_DEG.to_radians().sin_cos();
+    let label_at = |g: usize| {
+        let x0 = LEFT + g as f64 * group_w + group_w * 0.1;
+        if turned {
+            (x0 + group_w * 0.4, H - BOTTOM + 12.0)
+        } else {
+            (x0 + group_w * 0.4, H - BOTTOM + 18.0)
+        }
+    };
+    let (mut width, mut height) = (
+        legend_right(servers.iter().take(LEGEND_MAX).map(String::as_str)).max(W),
+        H,
+    );
+    if turned {
+        for (g, (name, _)) in groups.iter().enumerate() {
+            let (x, y) = label_at(g);
+            width = width.max(x + label_w(name) * cos + 8.0);
+            height = height.max(y + label_w(name) * sin + 14.0);
+        }
+    }
+    let mut svg = header(title, width.ceil(), height.ceil());
     axes(&mut svg, 0.0, 0.0, y_step, y_top, "", "% of attempts");
     for (g, (name, shares)) in groups.iter().enumerate() {
         let x0 = LEFT + g as f64 * group_w + group_w * 0.1;
@@ -219,25 +248,39 @@ fn bar_chart(title: &str, servers: &[String], groups: &[(&str, &[f64])]) -> Stri
                 share * 100.0
             );
         }
-        let _ = writeln!(
-            svg,
-            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"middle\">{}</text>",
-            x0 + group_w * 0.4,
-            H - BOTTOM + 18.0,
-            escape(name)
-        );
+        let (x, y) = label_at(g);
+        if turned {
+            let _ = writeln!(
+                svg,
+                "<text x=\"{x:.1}\" y=\"{y:.1}\" font-size=\"11\" text-anchor=\"start\" \
+                 transform=\"rotate({LABEL_TURN_DEG} {x:.1} {y:.1})\">{}</text>",
+                escape(name)
+            );
+        } else {
+            let _ = writeln!(
+                svg,
+                "<text x=\"{x:.1}\" y=\"{y:.1}\" font-size=\"11\" text-anchor=\"middle\">{}</text>",
+                escape(name)
+            );
+        }
     }
     for (s, name) in servers.iter().enumerate().take(LEGEND_MAX) {
         legend(&mut svg, s, name, PALETTE[s % PALETTE.len()]);
+    }
+    if servers.len() > LEGEND_MAX {
+        let more = format!("… {} more", servers.len() - LEGEND_MAX);
+        legend(&mut svg, LEGEND_MAX, &more, "#ffffff");
     }
     svg.push_str("</svg>\n");
     svg
 }
 
-fn header(title: &str) -> String {
+/// The SVG element, `width` × `height` (at least `W` × `H`: the plot keeps its place and
+/// the extra room holds long legend entries and turned labels).
+fn header(title: &str, width: f64, height: f64) -> String {
     format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" font-family=\"sans-serif\">\n\
-         <rect width=\"{W}\" height=\"{H}\" fill=\"white\"/>\n\
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\">\n\
+         <rect width=\"{width}\" height=\"{height}\" fill=\"white\"/>\n\
          <text x=\"{LEFT}\" y=\"24\" font-size=\"15\">{}</text>\n",
         escape(title)
     )
@@ -307,9 +350,23 @@ fn axes(
     );
 }
 
+/// Where legend text starts.
+const LEGEND_TEXT_X: f64 = W - RIGHT + 26.0;
+
+/// The right edge of the longest legend entry (the "… N more" line fits any width).
+fn legend_right<'a>(names: impl Iterator<Item = &'a str>) -> f64 {
+    let widest = names.map(|n| text_width(n, 12.0)).fold(0.0, f64::max);
+    (LEGEND_TEXT_X + widest + 8.0).ceil()
+}
+
+/// The estimated width of `text` at `size` pixels.
+fn text_width(text: &str, size: f64) -> f64 {
+    text.chars().count() as f64 * size * GLYPH_EM
+}
+
 fn legend(svg: &mut String, i: usize, name: &str, color: &str) {
     let y = TOP + 16.0 * i as f64;
-    let x = W - RIGHT + 12.0;
+    let x = LEGEND_TEXT_X - 14.0;
     let _ = writeln!(
         svg,
         "<rect x=\"{x}\" y=\"{:.1}\" width=\"10\" height=\"10\" fill=\"{color}\"/>",

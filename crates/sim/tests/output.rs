@@ -201,3 +201,97 @@ fn requests_arriving_at_time_zero_find_servers_already_checked() {
     let report = run(&scenario, false).expect("runs");
     assert_eq!(report.runs[0].completed, 3);
 }
+
+/// Every `<text>` of an SVG: (x, y, font size, anchor, turned, content).
+fn texts(svg: &str) -> Vec<(f64, f64, f64, String, bool, String)> {
+    let attr = |tag: &str, name: &str| -> Option<String> {
+        let at = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+        Some(tag[at..].split('"').next()?.to_string())
+    };
+    svg.split("<text")
+        .skip(1)
+        .map(|t| {
+            let (tag, rest) = t.split_once('>').expect("a text tag");
+            let num = |n: &str| attr(tag, n).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+            (
+                num("x"),
+                num("y"),
+                num("font-size"),
+                attr(tag, "text-anchor").unwrap_or_else(|| "start".into()),
+                tag.contains("rotate("),
+                rest.split("</text>").next().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn long_run_names_stay_inside_the_charts_and_apart() {
+    // Nine algorithms: the names must not be cut at the SVG's edge (legend) nor run into
+    // each other (share bars), as they did at a fixed 800 px with horizontal labels.
+    let all = "[\"round_robin\", \"weighted_round_robin\", \"least_connections\", \
+               \"weighted_least_connections\", \"random\", \"power_of_two\", \"peak_ewma\", \
+               \"ring_hash\", \"maglev\"]";
+    let text = SCENARIO.replace("[\"round_robin\", \"least_connections\"]", all);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let scenario = dir.path().join("s.toml");
+    std::fs::write(&scenario, text).expect("write scenario");
+    let out = dir.path().join("out");
+    run_file(&scenario, Some(&out), false).expect("runs");
+    // a sans-serif glyph is about 0.55 em wide on average; 0.6 leaves a margin
+    let width_of = |s: &str, size: f64| s.chars().count() as f64 * size * 0.6;
+    for f in ["latency-p99.svg", "errors.svg", "share.svg"] {
+        let svg = std::fs::read_to_string(out.join(f)).expect("svg");
+        let dim = |name: &str| -> f64 {
+            let at = svg.find(&format!("{name}=\"")).expect("dimension") + name.len() + 2;
+            svg[at..]
+                .split('"')
+                .next()
+                .unwrap()
+                .parse()
+                .expect("a number")
+        };
+        let (w, h) = (dim("width"), dim("height"));
+        let texts = texts(&svg);
+        for (x, y, size, anchor, turned, s) in &texts {
+            let tw = width_of(s, *size);
+            let right = match anchor.as_str() {
+                "middle" => x + tw / 2.0,
+                "end" => *x,
+                _ if *turned => x + tw * 30f64.to_radians().cos(),
+                _ => x + tw,
+            };
+            assert!(
+                right <= w,
+                "{f}: {s:?} ends at {right:.0}, the SVG is {w} wide"
+            );
+            let bottom = if *turned {
+                y + tw * 30f64.to_radians().sin()
+            } else {
+                *y
+            };
+            assert!(
+                bottom <= h,
+                "{f}: {s:?} reaches {bottom:.0}, the SVG is {h} high"
+            );
+        }
+        // labels on one line below the plot: (y, left, right, text)
+        let mut labels: Vec<(f64, f64, f64, &str)> = texts
+            .iter()
+            .filter(|t| t.3 == "middle" && t.1 > 320.0 && !t.5.is_empty() && !t.4)
+            .map(|t| {
+                let half = width_of(&t.5, t.2) / 2.0;
+                (t.1, t.0 - half, t.0 + half, t.5.as_str())
+            })
+            .collect();
+        labels.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        for pair in labels.windows(2).filter(|p| p[0].0 == p[1].0) {
+            assert!(
+                pair[0].2 <= pair[1].1,
+                "{f}: labels {:?} and {:?} overlap",
+                pair[0].3,
+                pair[1].3
+            );
+        }
+    }
+}
