@@ -14,4 +14,4 @@ mod validate;
 pub use diff::{diff, ConfigDiff, NameDiff, PoolDiff};
 pub use error::{Error, Errors};
 pub use model::*;
-pub use parse::{load, parse};
+pub use parse::{load, parse, read};

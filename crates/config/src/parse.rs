@@ -19,17 +19,44 @@ use crate::validate::values::did_you_mean;
 /// (certificates, GeoIP database, access log) resolve against its directory.
 pub fn load(path: impl AsRef<Path>) -> Result<Config, Errors> {
     let path = path.as_ref();
+    let source = read(path)?;
+    parse(&source, &path.display().to_string())
+}
+
+/// The text of the configuration file at `path`. A file that is not UTF-8 (TOML must
+/// be) is reported at the line and column of its first bad byte, so a Latin-1 `é` in a
+/// comment can be found in a long file.
+pub fn read(path: impl AsRef<Path>) -> Result<String, Errors> {
+    let path = path.as_ref();
     let file = path.display().to_string();
-    match fs::read_to_string(path) {
-        Ok(source) => parse(&source, &file),
-        Err(e) => Err(Errors(vec![Error {
-            file,
+    let bytes = fs::read(path).map_err(|e| {
+        Errors(vec![Error {
+            file: file.clone(),
             line: 0,
             col: 0,
             message: format!("cannot read the configuration file: {e}"),
             hint: None,
-        }])),
-    }
+        }])
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let at = e.utf8_error().valid_up_to();
+        let good = String::from_utf8_lossy(&bytes[..at]);
+        let line = good.matches('\n').count() + 1;
+        let col = good.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        Errors(vec![Error {
+            file,
+            line,
+            col,
+            message: format!(
+                "the file is not valid UTF-8 (byte 0x{:02X}); TOML files must be UTF-8",
+                bytes[at]
+            ),
+            hint: Some(
+                "re-save it as UTF-8, e.g. `iconv -f latin1 -t utf-8 OLD > NEW`".to_string(),
+            ),
+        }])
+    })
 }
 
 /// Parse and validate `source`, naming it `file_name` in errors. Relative paths inside

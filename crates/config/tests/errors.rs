@@ -733,3 +733,18 @@ fn a_head_health_check_cannot_expect_a_body() {
     assert!(errors(&src.replace("HEAD", "head")).len() == 1);
     assert!(parse(&src.replace("HEAD", "GET"), "lb.toml").is_ok());
 }
+
+#[test]
+fn a_file_that_is_not_utf8_is_located_at_its_first_bad_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lb.toml");
+    // A Latin-1 "é" in a comment on line 3.
+    std::fs::write(&path, b"[[pool]]\nname = \"app\"\n# caf\xe9\n").unwrap();
+    let errs = switchyard_config::load(&path).unwrap_err().0;
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(
+        format!("{}:{}: {}", errs[0].line, errs[0].col, errs[0].message),
+        "3:6: the file is not valid UTF-8 (byte 0xE9); TOML files must be UTF-8"
+    );
+    assert!(errs[0].hint.as_deref().unwrap().contains("iconv"));
+}

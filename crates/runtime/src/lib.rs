@@ -392,8 +392,8 @@ impl Runtime {
 /// file in place, and applying it would stop every listener.
 fn read_for_reload(path: &Path) -> Result<config::Config, Vec<String>> {
     let file = path.display().to_string();
-    let source = std::fs::read_to_string(path)
-        .map_err(|e| vec![format!("{file}: cannot read the configuration file: {e}")])?;
+    let source = config::read(path)
+        .map_err(|errors| errors.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
     if source.trim().is_empty() {
         return Err(vec![format!(
             "{file}: the file is empty, so the reload would stop every listener; if it is \
