@@ -272,13 +272,14 @@ pub(crate) fn pick(plan: &Plan<'_>, tried: &[ServerId], now: Nanos) -> Option<Pi
     RNG.with(|rng| plan.target.pool.pick(&pick, &mut *rng.borrow_mut(), now))
 }
 
-/// The body of a 502 / 503 / 504 / 400 answered for a failed exchange.
+/// The body of an error answered by the proxy itself (502 / 503 / 504, 400, 408, 431).
 pub(crate) fn failure_text(status: StatusCode) -> &'static str {
     match status {
         StatusCode::SERVICE_UNAVAILABLE => "no server available\n",
         StatusCode::GATEWAY_TIMEOUT => "backend timed out\n",
         StatusCode::BAD_REQUEST => "bad request\n",
         StatusCode::REQUEST_TIMEOUT => "request body not received in time\n",
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "request header fields too large\n",
         _ => "bad gateway\n",
     }
 }

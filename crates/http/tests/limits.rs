@@ -21,6 +21,11 @@ async fn oversize_headers_get_431() {
     );
     let reply = raw(h.addr, big.as_bytes()).await;
     assert!(reply.starts_with("HTTP/1.1 431"), "{reply:.100}");
+    // The body says what went wrong (it said "bad gateway").
+    assert!(
+        reply.ends_with("\r\n\r\nrequest header fields too large\n"),
+        "{reply}"
+    );
     let fine = format!(
         "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-Big: {}\r\n\r\n",
         "a".repeat(30 * 1024)
