@@ -175,6 +175,18 @@ fn health_timeout_must_be_shorter_than_interval() {
 }
 
 #[test]
+fn a_misspelt_check_kind_is_one_error_not_one_per_http_key() {
+    let src = format!(
+        "{POOL}[pool.health]\ncheck = \"htp\"\npath = \"/health\"\nexpect_status = \"200\"\nservice = \"x\"\n"
+    );
+    assert_eq!(
+        only(&src),
+        "7:9: unknown health check \"htp\"; expected one of tcp, http, grpc, none"
+    );
+    assert_eq!(hint(&src), "did you mean \"http\"?");
+}
+
+#[test]
 fn http_only_health_keys_need_an_http_check() {
     let src = format!("{POOL}[pool.health]\ncheck = \"tcp\"\npath = \"/health\"\n");
     assert_eq!(

@@ -178,12 +178,15 @@ fn health(cx: &mut Ctx, h: &RawHealth) -> Health {
         ("grpc", CheckKind::Grpc),
         ("none", CheckKind::None),
     ];
-    let check = h
+    let chosen = h
         .check
         .as_ref()
-        .and_then(|c| values::choice(cx, c, "health check", &options))
-        .unwrap_or_default();
-    if check != CheckKind::Http {
+        .map(|c| values::choice(cx, c, "health check", &options));
+    // An unknown check kind (a typo of "http") is one error, not one more for every
+    // http or grpc key below it.
+    let known = !matches!(chosen, Some(None));
+    let check = chosen.flatten().unwrap_or_default();
+    if known && check != CheckKind::Http {
         let why = "applies only to check = \"http\"";
         not_here(cx, &h.path, "health path", why);
         not_here(cx, &h.host, "health host", why);
@@ -191,7 +194,7 @@ fn health(cx: &mut Ctx, h: &RawHealth) -> Health {
         not_here(cx, &h.expect_status, "health expect_status", why);
         not_here(cx, &h.expect_body, "health expect_body", why);
     }
-    if check != CheckKind::Grpc {
+    if known && check != CheckKind::Grpc {
         not_here(
             cx,
             &h.service,
