@@ -155,6 +155,8 @@ fn trace_arrivals_are_replayed_from_a_file_next_to_the_scenario() {
         r#"arrivals = { process = "bursty", rate = 40.0, on = "5s", off = "5s" }"#,
         r#"arrivals = { process = "trace", file = "arrivals.txt" }"#,
     );
+    // 30 s: the events at 30 s and later would be after the end (an error)
+    let (text, _events) = text.split_once("[[event]]\nat = \"30s\"").expect("events");
     std::fs::write(
         &scenario,
         text.replace("duration = \"60s\"", "duration = \"30s\""),

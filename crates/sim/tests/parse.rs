@@ -77,6 +77,21 @@ fn events_must_name_existing_servers_and_exactly_one_action() {
 }
 
 #[test]
+fn events_after_the_end_of_the_run_are_errors_not_silently_skipped() {
+    // duration is 10s: "30s" here is a typo a user would otherwise never notice
+    let err = error(&format!("{BASE}[[event]]\nat = \"30s\"\nkill = \"a\"\n"));
+    assert_eq!(
+        err,
+        "s.toml:8:1: event at 30s is not before the end of the run (duration = \"10s\"): \
+         it would never happen"
+    );
+    let err = error(&format!("{BASE}[[event]]\nat = \"10s\"\nkill = \"a\"\n"));
+    assert!(err.contains("event at 10s is not before the end"), "{err}");
+    Scenario::parse(&format!("{BASE}[[event]]\nat = \"9.5s\"\nkill = \"a\"\n"))
+        .expect("an event before the end is valid");
+}
+
+#[test]
 fn unknown_algorithms_list_the_known_ones() {
     let err = error(&BASE.replace("round_robin", "leastconn"));
     assert!(err.starts_with("s.toml:2:15:"), "{err}");

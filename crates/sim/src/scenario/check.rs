@@ -51,7 +51,7 @@ impl Checker<'_> {
         }
         let mut events = Vec::with_capacity(raw.events.len());
         for event in &raw.events {
-            events.push(self.event(event, &servers)?);
+            events.push(self.event(event, &servers, duration)?);
         }
         events.sort_by_key(|e| e.at);
         Ok(Scenario {
@@ -153,8 +153,25 @@ impl Checker<'_> {
         Ok(servers)
     }
 
-    fn event(&self, raw: &Spanned<RawEvent>, servers: &[SimServer]) -> Result<Event, SimError> {
+    fn event(
+        &self,
+        raw: &Spanned<RawEvent>,
+        servers: &[SimServer],
+        duration: Nanos,
+    ) -> Result<Event, SimError> {
         let (span, e) = (raw.span(), raw.get_ref());
+        if e.at.0 >= duration {
+            // most likely a typo ("300s" for "30s"): say so rather than run without it
+            let secs = |n: Nanos| n as f64 / 1e9;
+            return self.err(
+                span,
+                format!(
+                    "event at {}s is not before the end of the run (duration = \"{}s\"): it would never happen",
+                    secs(e.at.0),
+                    secs(duration)
+                ),
+            );
+        }
         let mut actions: Vec<(&str, Action)> = Vec::new();
         if let Some(s) = &e.kill {
             actions.push((s, Action::Kill));
