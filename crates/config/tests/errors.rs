@@ -503,6 +503,29 @@ fn cname_must_be_alone() {
     );
 }
 
+#[test]
+fn cname_loops_are_refused_once_with_their_path() {
+    let cname = |name: &str, target: &str| {
+        format!("[[zone.record]]\nname = \"{name}\"\ntype = \"CNAME\"\nvalues = [\"{target}\"]\n")
+    };
+    let src = format!(
+        "{ZONE}{}{}{}{}",
+        cname("a", "b"),
+        cname("b", "c"),
+        cname("c", "a"),
+        cname("d", "a")
+    );
+    assert_eq!(
+        only(&src),
+        "5:8: CNAME loop: a.example.com -> b.example.com -> c.example.com -> a.example.com"
+    );
+    assert_eq!(hint(&src), "point one of these CNAMEs at a name with addresses");
+    let src = format!("{ZONE}{}", cname("self", "self"));
+    assert_eq!(only(&src), "5:8: CNAME loop: self.example.com -> self.example.com");
+    let src = format!("{ZONE}{}{}", cname("a", "b"), cname("b", "www.example.net."));
+    assert!(errors(&src).is_empty(), "a chain out of the zone is fine");
+}
+
 const DC: &str = "[[datacenter]]\nname = \"tokyo\"\nlatitude = 35.6\nlongitude = 139.7\naddresses = [\"2001:db8::30\"]\n";
 
 #[test]
@@ -759,4 +782,29 @@ fn a_file_that_is_not_utf8_is_located_at_its_first_bad_byte() {
         "3:6: the file is not valid UTF-8 (byte 0xE9); TOML files must be UTF-8"
     );
     assert!(errs[0].hint.as_deref().unwrap().contains("iconv"));
+}
+
+#[test]
+fn respond_needs_a_final_status_and_no_body_where_http_has_none() {
+    // A 1xx is not an answer (curl waited for the real one, or switched protocols on 101),
+    // and a body after 204 or 304 was read by clients as the start of the next response.
+    let src = listener(
+        "http",
+        "pool = \"app\"\n[[listener.route]]\npath = \"/a\"\nrespond = { status = 101, body = \"x\" }\n[[listener.route]]\npath = \"/b\"\nrespond = { status = 204, body = \"gone\" }\n[[listener.route]]\npath = \"/c\"\nrespond = { status = 304, body = \"same\" }\n[[listener.route]]\npath = \"/d\"\nrespond = { status = 600 }\n",
+    );
+    let errs: Vec<String> = errors(&src).into_iter().map(|e| e.message).collect();
+    assert_eq!(
+        errs,
+        [
+            "respond status 101 is informational, not an answer",
+            "a 204 answer has no body, but respond has one",
+            "a 304 answer has no body, but respond has one",
+            "respond status 600 is out of range 200..=599",
+        ]
+    );
+    let fine = listener(
+        "http",
+        "pool = \"app\"\n[[listener.route]]\npath = \"/a\"\nrespond = { status = 204 }\n",
+    );
+    assert!(switchyard_config::parse(&fine, "lb.toml").is_ok());
 }

@@ -178,7 +178,7 @@ pub enum RouteAction {
     },
     /// `respond = { status, body }`.
     Respond {
-        /// `status`, required: 100..=599.
+        /// `status`, required: 200..=599 (204, 205 and 304 without a body).
         status: u16,
         /// `body`, default `""`.
         body: String,

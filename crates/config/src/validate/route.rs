@@ -6,7 +6,7 @@ use regex::Regex;
 
 use crate::error::Ctx;
 use crate::model::{HostMatch, Matchers, PathMatch, Route, RouteAction, SniRoute};
-use crate::raw::{RawRoute, Str, StrMap, S};
+use crate::raw::{RawRespond, RawRoute, Str, StrMap, S};
 
 use super::pool::is_token;
 use super::{not_here, values, Refs};
@@ -232,12 +232,7 @@ fn action(cx: &mut Ctx, r: &S<RawRoute>, default_pool: Option<&str>, refs: &Refs
         return redirect(cx, t, &raw.redirect_status);
     }
     if let Some(resp) = &raw.respond {
-        let status = values::int_in(cx, &resp.get_ref().status, "respond status", 100..=599)
-            .unwrap_or(200) as u16;
-        return RouteAction::Respond {
-            status,
-            body: resp.get_ref().body.clone(),
-        };
+        return respond(cx, resp);
     }
     let pool = match (&raw.pool, default_pool) {
         (Some(p), _) => refs.pool(cx, p, "route"),
@@ -252,6 +247,35 @@ fn action(cx: &mut Ctx, r: &S<RawRoute>, default_pool: Option<&str>, refs: &Refs
         }
     };
     forward(cx, raw, pool)
+}
+
+/// `respond`: a final status (a `1xx` is not an answer: a client would wait for the real
+/// one, or switch protocols on a `101`), and no body where HTTP allows none (a client
+/// would read it as the start of the next response).
+fn respond(cx: &mut Ctx, resp: &S<RawRespond>) -> RouteAction {
+    let r = resp.get_ref();
+    let status = *r.status.get_ref();
+    let status = if (100..=199).contains(&status) {
+        cx.error_hint(
+            r.status.span(),
+            format!("respond status {status} is informational, not an answer"),
+            "use a final status, 200..=599",
+        );
+        200
+    } else {
+        values::int_in(cx, &r.status, "respond status", 200..=599).unwrap_or(200)
+    };
+    if matches!(status, 204 | 205 | 304) && !r.body.is_empty() {
+        cx.error_hint(
+            r.status.span(),
+            format!("a {status} answer has no body, but respond has one"),
+            "remove body, or use another status",
+        );
+    }
+    RouteAction::Respond {
+        status: status as u16,
+        body: r.body.clone(),
+    }
 }
 
 fn forward(cx: &mut Ctx, raw: &RawRoute, pool: String) -> RouteAction {
