@@ -82,6 +82,7 @@ fn zone(cx: &mut Ctx, z: &RawZone, env: &Env) -> Zone {
         spans.push(r.name.span());
     }
     cname_conflicts(cx, &name, &records, &spans);
+    cname_loops(cx, &records, &spans);
     Zone {
         name,
         ttl,
@@ -113,6 +114,54 @@ fn cname_conflicts(cx: &mut Ctx, zone: &str, records: &[Record], spans: &[Range<
                     rec.name, other.rtype
                 ),
             );
+        }
+    }
+}
+
+/// CNAMEs that lead back to themselves would be answered as an endless chain (the
+/// server stops after 8 links; no address ever comes): each loop is reported once, at its
+/// first record.
+fn cname_loops(cx: &mut Ctx, records: &[Record], spans: &[Range<usize>]) {
+    let target = |owner: &str| {
+        records.iter().position(|r| {
+            r.rtype == RecordType::Cname
+                && r.owner == owner
+                && matches!(&r.data, RecordData::Static(v) if !v.is_empty())
+        })
+    };
+    let next = |i: usize| match &records[i].data {
+        RecordData::Static(v) => match v.first() {
+            Some(crate::model::RData::Cname(t)) => target(t),
+            _ => None,
+        },
+        _ => None,
+    };
+    for start in 0..records.len() {
+        if records[start].rtype != RecordType::Cname {
+            continue;
+        }
+        let mut path = vec![start];
+        let mut at = start;
+        while let Some(n) = next(at) {
+            if n == start {
+                // report the loop once: from its record that comes first in the file
+                if path.iter().all(|&p| p >= start) {
+                    let mut names: Vec<&str> =
+                        path.iter().map(|&p| records[p].owner.as_str()).collect();
+                    names.push(&records[start].owner);
+                    cx.error_hint(
+                        &spans[start],
+                        format!("CNAME loop: {}", names.join(" -> ")),
+                        "point one of these CNAMEs at a name with addresses",
+                    );
+                }
+                break;
+            }
+            if path.contains(&n) || path.len() > records.len() {
+                break; // a loop that does not pass through `start`
+            }
+            path.push(n);
+            at = n;
         }
     }
 }
