@@ -235,18 +235,12 @@ impl Algorithm {
         matches!(self, Algorithm::RingHash | Algorithm::Maglev)
     }
 
-    /// Whether slow start scales this algorithm's weights. Hash algorithms ignore slow
-    /// start (a ramp would move keys back and forth and break affinity); round_robin and
-    /// least_connections ignore weights altogether.
+    /// Whether slow start ramps a server's share under this algorithm. Hash algorithms
+    /// ignore slow start (a ramp would move keys back and forth and break affinity);
+    /// round_robin and least_connections, which otherwise ignore weights, run their
+    /// weighted form over the ramp factors while a server ramps.
     pub fn honours_slow_start(&self) -> bool {
-        matches!(
-            self,
-            Algorithm::WeightedRoundRobin
-                | Algorithm::WeightedLeastConnections
-                | Algorithm::Random
-                | Algorithm::PowerOfTwo
-                | Algorithm::PeakEwma
-        )
+        !self.uses_hash()
     }
 }
 

@@ -235,6 +235,40 @@ fn slow_start_ramps_weight_from_ten_percent_to_full() {
 }
 
 #[test]
+fn round_robin_and_least_connections_ramp_a_slow_starting_server_too() {
+    // The SPEC's example pairs least_connections with slow_start: the ramp must act.
+    for algorithm in [Algorithm::RoundRobin, Algorithm::LeastConnections] {
+        // Configured weights are still ignored: s1's 10 does not give it more.
+        let mut s = spec(algorithm, &[1, 10]);
+        s.slow_start = Some(Duration::from_secs(10));
+        let pool = Pool::new_all_up(s, 0).unwrap();
+        pool.set_health("s1", false, SEC).unwrap();
+        pool.set_health("s1", true, 100 * SEC).unwrap();
+        assert!(pool.next_refresh().is_some(), "{algorithm}: no ramp");
+        pool.refresh(105 * SEC);
+        // Half-way, s1 takes 0.5 / 1.5 of the picks.
+        let mut rng = rng();
+        let s1 = (0..1500)
+            .filter(|_| pick_name(&pool, &PickRequest::new(), &mut rng).unwrap() == "s1")
+            .count();
+        assert!(
+            (450..=550).contains(&s1),
+            "{algorithm}: s1 took {s1} of 1500"
+        );
+        // Fully ramped, they share equally again.
+        pool.refresh(110 * SEC);
+        assert_eq!(pool.next_refresh(), None);
+        let s1 = (0..1000)
+            .filter(|_| pick_name(&pool, &PickRequest::new(), &mut rng).unwrap() == "s1")
+            .count();
+        assert!(
+            (450..=550).contains(&s1),
+            "{algorithm}: s1 took {s1} of 1000"
+        );
+    }
+}
+
+#[test]
 fn hash_algorithms_ignore_slow_start() {
     let mut s = spec(Algorithm::Maglev, &[1, 1]);
     s.slow_start = Some(Duration::from_secs(10));

@@ -36,6 +36,15 @@ impl LeastConnections {
         }
     }
 
+    /// Weighted by `weights` (thousandths, one per server) instead of the servers'
+    /// own weights: `least_connections` during a slow-start ramp.
+    pub(crate) fn with_weights(servers: &[Arc<Server>], weights: Vec<u64>) -> LeastConnections {
+        LeastConnections {
+            stats: servers.iter().map(|s| Arc::clone(&s.stats)).collect(),
+            weights,
+        }
+    }
+
     #[inline]
     pub(crate) fn pick<R: RngCore + ?Sized>(
         &self,

@@ -58,7 +58,19 @@ impl Selector {
         if servers.is_empty() {
             return Ok(Selector::Empty);
         }
+        // round_robin and least_connections ignore weights, but a server in its slow
+        // start ramp must still take a growing share: while one ramps, they run their
+        // weighted form over the ramp factors alone (configured weights still ignored).
+        let ramping = servers
+            .iter()
+            .any(|s| s.weight_milli < s.weight as u64 * 1000);
         Ok(match algorithm {
+            Algorithm::RoundRobin if ramping => Selector::WeightedRoundRobin(
+                weighted_round_robin::SmoothWrr::new(&ramp_weights(servers), cx.cursor),
+            ),
+            Algorithm::LeastConnections if ramping => Selector::LeastConnections(
+                least_connections::LeastConnections::with_weights(servers, ramp_weights(servers)),
+            ),
             Algorithm::RoundRobin => Selector::RoundRobin(round_robin::RoundRobin::new(cx.cursor)),
             Algorithm::WeightedRoundRobin => Selector::WeightedRoundRobin(
                 weighted_round_robin::SmoothWrr::new(&milli_weights(servers), cx.cursor),
@@ -126,6 +138,15 @@ impl Selector {
 /// The slow-start-scaled weights, in thousandths.
 fn milli_weights(servers: &[Arc<Server>]) -> Vec<u64> {
     servers.iter().map(|s| s.weight_milli.max(1)).collect()
+}
+
+/// Each server's slow-start factor in thousandths (1000 = fully ramped), without its
+/// configured weight: the weights of the unweighted algorithms while a server ramps.
+fn ramp_weights(servers: &[Arc<Server>]) -> Vec<u64> {
+    servers
+        .iter()
+        .map(|s| (s.weight_milli / u64::from(s.weight.max(1))).clamp(1, 1000))
+        .collect()
 }
 
 /// A uniform index below `n` from 64 random bits (Lemire's multiply-shift; the bias is
