@@ -275,3 +275,36 @@ async fn a_local_answer_skips_a_body_already_read_and_keeps_the_connection() {
     );
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_local_204_or_304_has_no_content_length() {
+    // A 304 with `Content-Length: 0` tells a cache the stored representation is empty;
+    // neither status may carry the field (RFC 9110 8.6). hyper already left it out.
+    use switchyard_config::{Matchers, PathMatch, RouteAction};
+    let answer = |path: &str, status: u16| {
+        route(
+            Matchers {
+                path: Some(PathMatch::Exact(path.into())),
+                ..Default::default()
+            },
+            RouteAction::Respond {
+                status,
+                body: String::new(),
+            },
+        )
+    };
+    let h = start(
+        listener(None, vec![answer("/a", 204), answer("/b", 304)]),
+        vec![],
+    )
+    .await;
+    let mut s = TcpStream::connect(h.addr).await.unwrap();
+    for (path, status) in [("/a", "204"), ("/b", "304")] {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        let r = read_response(&mut s).await.to_ascii_lowercase();
+        assert!(r.starts_with(&format!("http/1.1 {status}")), "{r}");
+        assert!(!r.contains("content-length"), "{r}");
+    }
+    h.stop().await;
+}

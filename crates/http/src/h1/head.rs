@@ -224,8 +224,13 @@ pub(crate) fn local(
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
-    field(out, b"content-type", b"text/plain; charset=utf-8");
-    field(out, b"content-length", body.len().to_string().as_bytes());
+    // 204 and 304 have no content, so no length: a 304's `Content-Length` would be taken
+    // as the cached representation's (RFC 9110 8.6). Configuration gives them no body.
+    let content = !matches!(status.as_u16(), 204 | 304);
+    if content {
+        field(out, b"content-type", b"text/plain; charset=utf-8");
+        field(out, b"content-length", body.len().to_string().as_bytes());
+    }
     DATE.with(|d| field(out, b"date", d.borrow_mut().now().as_bytes()));
     if let Some(l) = location {
         field(out, b"location", l.as_bytes());
@@ -234,7 +239,7 @@ pub(crate) fn local(
         field(out, b"connection", b"close");
     }
     out.extend_from_slice(b"\r\n");
-    if !head_request {
+    if !head_request && content {
         out.extend_from_slice(body);
     }
 }
