@@ -96,7 +96,8 @@ impl Histogram {
         let shift = (i >> s) as u32 - 1;
         let mantissa = (1u64 << s) + (i as u64 & ((1 << s) - 1));
         let low = mantissa << shift;
-        (low, low + (1u64 << shift) - 1)
+        // the top bucket ends at u64::MAX: add the width less one, never the width
+        (low, low + ((1u64 << shift) - 1))
     }
 }
 
@@ -141,6 +142,17 @@ mod tests {
         }
         assert_eq!(h.counts.len(), len);
         assert!(len < 5000);
+    }
+
+    #[test]
+    fn the_largest_values_have_a_bucket_and_quantiles() {
+        // saturated clock times (a server slowed to a standstill) reach u64::MAX
+        let mut h = Histogram::new(7);
+        h.record(u64::MAX);
+        h.record(u64::MAX - 1);
+        let (low, high) = h.bounds(h.index(u64::MAX));
+        assert!(low <= u64::MAX - 1 && high == u64::MAX);
+        assert!(h.quantile(0.5) >= low && h.quantile(0.99) <= u64::MAX);
     }
 
     proptest! {

@@ -283,6 +283,18 @@ fn extreme_values_saturate_instead_of_panicking() {
            [[event]]
            at = "1s"
            slow = { server = "a", factor = 1e300 }"#,
+        // every request after the slow-down completes at the saturated end of time:
+        // the percentiles land in the histogram's top bucket
+        r#"duration = "10s"
+           algorithms = ["round_robin"]
+           timeout = "none"
+           arrivals = { process = "poisson", rate = 10.0 }
+           service = { distribution = "exponential", mean = "100ms" }
+           [[server]]
+           name = "a"
+           [[event]]
+           at = "1s"
+           slow = { server = "a", factor = 1e300 }"#,
         r#"duration = "10s"
            algorithms = ["round_robin"]
            arrivals = { process = "bursty", rate = 1e-300, on = "1s", off = "100000h" }
