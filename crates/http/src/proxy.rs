@@ -226,6 +226,9 @@ pub(crate) fn decide<'s>(
                     }
                 }
             }
+            if parts.version == Version::HTTP_2 {
+                forward::join_cookies(&mut parts.headers);
+            }
             parts.uri = Uri::from(pq);
             // HTTP/1.0 stays 1.0, so a server never answers it with chunked framing.
             if parts.version != Version::HTTP_10 {

@@ -104,3 +104,23 @@ async fn http2_backends_multiplex_many_requests_on_one_connection() {
     assert!(be.seen().iter().all(|s| s.version == http::Version::HTTP_2));
     h.stop().await;
 }
+
+#[tokio::test]
+async fn cookies_split_over_h2_fields_reach_an_http1_server_as_one_line() {
+    // Browsers send each cookie in its own HTTP/2 field; many HTTP/1.1 servers read only
+    // the first `Cookie` line, so the others were lost (RFC 9113 8.2.3: join with "; ").
+    let (be, h) = echo_behind_proxy().await;
+    let res = h2c_client()
+        .get(h.url("/c"))
+        .header("cookie", "a=1")
+        .header("cookie", "session=s3cr3t")
+        .header("cookie", "b=2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let seen = &be.seen()[0];
+    let cookies: Vec<_> = seen.headers.get_all("cookie").iter().collect();
+    assert_eq!(cookies, ["a=1; session=s3cr3t; b=2"]);
+    h.stop().await;
+}
