@@ -229,9 +229,13 @@ impl GrpcProbe {
             .body(Full::new(body))
             .map_err(|e| format!("invalid gRPC request: {e}"))?;
         let response = match conn {
-            Conn::Plain(s) => send_h2(TokioIo::new(s), request).await?,
-            Conn::Tls(s) => send_h2(TokioIo::new(*s), request).await?,
-        };
+            Conn::Plain(s) => send_h2(TokioIo::new(s), request).await,
+            Conn::Tls(s) => send_h2(TokioIo::new(*s), request).await,
+        }
+        // Connected, but no HTTP/2 answer: most often a server that speaks HTTP/1 only.
+        .map_err(|e| {
+            format!("no gRPC answer ({e}); is this a gRPC server (it must speak HTTP/2)?")
+        })?;
         if response.status() != http::StatusCode::OK {
             return Err(format!("HTTP status {}", response.status().as_u16()));
         }
@@ -243,7 +247,7 @@ impl GrpcProbe {
         let trailer_status = collected.trailers().and_then(grpc_status);
         match trailer_status.or(head_status) {
             Some(0) => {}
-            Some(code) => return Err(format!("grpc-status {code}")),
+            Some(code) => return Err(grpc_status_detail(code, &self.service)),
             None => return Err("no grpc-status in the answer".into()),
         }
         let status = decode_health_body(&collected.to_bytes()).map_err(|e| e.to_string())?;
@@ -255,6 +259,40 @@ impl GrpcProbe {
             ServiceUnknown => Err("SERVICE_UNKNOWN".into()),
             Other(code) => Err(format!("serving status {code}")),
         }
+    }
+}
+
+/// A failed call's `grpc-status` with its name, and what it means for a health check
+/// where that is known: `grpc-status 12 UNIMPLEMENTED: the server does not offer
+/// grpc.health.v1.Health`.
+fn grpc_status_detail(code: u32, service: &str) -> String {
+    const NAMES: [&str; 17] = [
+        "OK",
+        "CANCELLED",
+        "UNKNOWN",
+        "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "PERMISSION_DENIED",
+        "RESOURCE_EXHAUSTED",
+        "FAILED_PRECONDITION",
+        "ABORTED",
+        "OUT_OF_RANGE",
+        "UNIMPLEMENTED",
+        "INTERNAL",
+        "UNAVAILABLE",
+        "DATA_LOSS",
+        "UNAUTHENTICATED",
+    ];
+    let mut detail = format!("grpc-status {code}");
+    if let Some(name) = NAMES.get(code as usize) {
+        detail = format!("{detail} {name}");
+    }
+    match code {
+        5 => format!("{detail}: the server has no health status for service {service:?}"),
+        12 => format!("{detail}: the server does not offer grpc.health.v1.Health"),
+        _ => detail,
     }
 }
 
