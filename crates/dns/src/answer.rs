@@ -156,12 +156,21 @@ pub fn slip(packet: &[u8], q: &Query, out: &mut Vec<u8>) -> Answered {
     }
 }
 
-/// A header-only error answer (FORMERR, NOTIMP).
+/// An error answer without question (FORMERR, NOTIMP): the header, and our OPT record
+/// when the query's was readable (RFC 6891 §7; without it, clients conclude that we do
+/// not speak EDNS).
 pub fn reject(r: Reject, out: &mut Vec<u8>) -> Answered {
     out.clear();
     header(out, r.id, r.opcode, r.rd);
     out[2] &= !0x04;
     out[3] |= r.rcode & 0xF;
+    if let Some(dnssec_ok) = r.opt {
+        out.push(0);
+        out.extend_from_slice(&rtype::OPT.to_be_bytes());
+        out.extend_from_slice(&EDNS_UDP_MAX.to_be_bytes());
+        out.extend_from_slice(&[0, 0, if dnssec_ok { 0x80 } else { 0 }, 0, 0, 0]);
+        out[11] = 1;
+    }
     Answered {
         rcode: u16::from(r.rcode),
         truncated: false,

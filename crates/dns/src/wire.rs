@@ -69,6 +69,9 @@ pub struct Reject {
     pub rd: bool,
     /// The rcode to answer.
     pub rcode: u8,
+    /// `Some(DO bit)` when the query carried an OPT record we could read: the answer then
+    /// carries ours (RFC 6891 §7), so the client does not take us for a server without EDNS.
+    pub opt: Option<bool>,
 }
 
 /// One parsed question plus its EDNS information.
@@ -196,17 +199,41 @@ pub fn parse(packet: &[u8], q: &mut Query) -> Parsed {
     }
     let opcode = ((flags >> 11) & 0xF) as u8;
     let rd = flags & 0x0100 != 0;
-    let reject = |rcode| {
+    let body = read_body(packet, q, id, rd);
+    let reject = |rcode, opt| {
         Parsed::Reject(Reject {
             id,
             opcode,
             rd,
             rcode,
+            opt,
         })
     };
-    if opcode != 0 {
-        return reject(rcode::NOTIMP);
+    match body {
+        // other opcodes get NOTIMP whatever their body, with our OPT if theirs was readable
+        _ if opcode != 0 => {
+            let opt = match body {
+                Ok(edns) => edns.map(|e| e.dnssec_ok),
+                Err(BadAdditional { opt }) => opt,
+            };
+            reject(rcode::NOTIMP, opt)
+        }
+        Ok(edns) => {
+            q.edns = edns;
+            Parsed::Query
+        }
+        Err(BadAdditional { opt }) => reject(rcode::FORMERR, opt),
     }
+}
+
+/// Read the question into `q` and the additional section; the OPT record if any.
+fn read_body(
+    packet: &[u8],
+    q: &mut Query,
+    id: u16,
+    rd: bool,
+) -> Result<Option<Edns>, BadAdditional> {
+    let formerr = Err(BadAdditional { opt: None });
     let (qd, an, ns, ar) = (
         be16(packet, 4),
         be16(packet, 6),
@@ -214,23 +241,19 @@ pub fn parse(packet: &[u8], q: &mut Query) -> Parsed {
         be16(packet, 10),
     );
     if qd != 1 || an != 0 || ns != 0 {
-        return reject(rcode::FORMERR);
+        return formerr;
     }
     q.reset(id, rd);
     let Some(pos) = read_question_name(packet, 12, q) else {
-        return reject(rcode::FORMERR);
+        return formerr;
     };
     if pos + 4 > packet.len() {
-        return reject(rcode::FORMERR);
+        return formerr;
     }
     q.qtype = be16(packet, pos);
     q.qclass = be16(packet, pos + 2);
     q.question_end = pos + 4;
-    match read_additional(packet, q.question_end, ar) {
-        Ok(edns) => q.edns = edns,
-        Err(()) => return reject(rcode::FORMERR),
-    }
-    Parsed::Query
+    read_additional(packet, q.question_end, ar)
 }
 
 /// Copy the (uncompressed) question name lowercased into `q`; the offset after it.
@@ -266,27 +289,56 @@ fn read_question_name(packet: &[u8], mut pos: usize, q: &mut Query) -> Option<us
     }
 }
 
+/// A malformed additional section; `opt` is `Some(DO bit)` when its one OPT record was
+/// readable (only one of its options was invalid, an ECS option for instance).
+#[derive(Debug, Clone, Copy)]
+struct BadAdditional {
+    opt: Option<bool>,
+}
+
 /// Walk the additional section; return the OPT record if there is exactly one.
-fn read_additional(packet: &[u8], mut pos: usize, count: u16) -> Result<Option<Edns>, ()> {
-    let mut edns = None;
+fn read_additional(
+    packet: &[u8],
+    mut pos: usize,
+    count: u16,
+) -> Result<Option<Edns>, BadAdditional> {
+    let mut edns: Option<Edns> = None;
+    let mut bad_options = None;
+    let bad = |edns: Option<Edns>, bad_options: Option<bool>| BadAdditional {
+        opt: edns.map(|e| e.dnssec_ok).or(bad_options),
+    };
     for _ in 0..count {
         let name_start = pos;
-        pos = skip_name(packet, pos).ok_or(())?;
-        let fixed = packet.get(pos..pos + 10).ok_or(())?;
+        let Some(p) = skip_name(packet, pos) else {
+            return Err(bad(edns, bad_options));
+        };
+        pos = p;
+        let Some(fixed) = packet.get(pos..pos + 10) else {
+            return Err(bad(edns, bad_options));
+        };
         let rtype = be16(fixed, 0);
         let class = be16(fixed, 2);
         let ttl = u32::from_be_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]);
         let rdlen = be16(fixed, 8) as usize;
-        let rdata = packet.get(pos + 10..pos + 10 + rdlen).ok_or(())?;
+        let Some(rdata) = packet.get(pos + 10..pos + 10 + rdlen) else {
+            return Err(bad(edns, bad_options));
+        };
         pos += 10 + rdlen;
         if rtype == rtype::OPT {
-            if edns.is_some() || pos - rdlen - 10 != name_start + 1 {
-                return Err(()); // a second OPT, or an OPT not owned by the root
+            if edns.is_some() || bad_options.is_some() || pos - rdlen - 10 != name_start + 1 {
+                // a second OPT, or an OPT not owned by the root: no OPT to trust
+                return Err(BadAdditional { opt: None });
             }
-            edns = Some(read_opt(class, ttl, rdata)?);
+            match read_opt(class, ttl, rdata) {
+                Ok(e) => edns = Some(e),
+                Err(()) => bad_options = Some(ttl & 0x8000 != 0),
+            }
         }
     }
-    Ok(edns)
+    match bad_options {
+        Some(_) => Err(bad(None, bad_options)),
+        None => Ok(edns),
+    }
 }
 
 /// Skip a possibly compressed name; never follows pointers.

@@ -460,6 +460,40 @@ async fn unsupported_opcodes_are_notimp() {
 }
 
 #[tokio::test]
+async fn error_answers_to_edns_queries_carry_our_opt() {
+    // RFC 6891 §7: a query with OPT gets an answer with OPT, errors included; without it
+    // dig warns "EDNS query returned status NOTIMP - retry with '+noedns'" and resolvers
+    // take the server for one without EDNS.
+    let s = server().await;
+    let mut q = query_edns("www.example.com.", T::A, 1232);
+    q.metadata.op_code = OpCode::Notify;
+    let r = udp(s.addr, &q).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::NotImp);
+    let edns = r.edns.as_ref().expect("an OPT in the NOTIMP answer");
+    assert_eq!((edns.version(), edns.max_payload()), (0, 1232));
+
+    // an ECS option with bits set beyond its prefix is FORMERR (RFC 7871 §6), with OPT
+    let mut bad_ecs = query_edns("www.example.com.", T::A, 1232).to_vec().unwrap();
+    let rdlen = bad_ecs.len() - 2;
+    bad_ecs.extend_from_slice(&[0, 8, 0, 7, 0, 1, 20, 0, 216, 160, 83]);
+    let len = u16::from_be_bytes([bad_ecs[rdlen], bad_ecs[rdlen + 1]]) + 11;
+    bad_ecs[rdlen..rdlen + 2].copy_from_slice(&len.to_be_bytes());
+    let raw = udp_raw(s.addr, &bad_ecs).await.expect("an answer");
+    let r = Message::from_vec(&raw).expect("decodes");
+    assert_eq!(r.metadata.response_code, ResponseCode::FormErr);
+    assert!(r.edns.is_some(), "an OPT in the FORMERR answer: {raw:?}");
+
+    // without OPT in the query, none in the answer
+    let mut q = query("www.example.com.", T::A);
+    q.metadata.op_code = OpCode::Update;
+    let raw = udp_raw(s.addr, &q.to_vec().unwrap())
+        .await
+        .expect("an answer");
+    assert_eq!(raw.len(), 12, "header only");
+    assert_eq!(raw[3] & 0xF, 4, "NOTIMP");
+}
+
+#[tokio::test]
 async fn any_is_answered_minimally_with_hinfo() {
     let s = server().await;
     let r = udp(s.addr, &query("www.example.com.", T::ANY)).await;
