@@ -502,6 +502,11 @@ fn referral(zone: &Zone, q: &Query, apex_at: usize, w: &mut Writer<'_>) -> bool 
         let Some(ns) = node.get(rtype::NS) else {
             continue;
         };
+        if i == 0 && q.qtype == rtype::DS {
+            // DS lives on the parent side of the cut: we answer it (NODATA), as BIND
+            // does; a referral would send the resolver to the child, which has no DS
+            return false;
+        }
         let SetData::Static(s) = &ns.data else {
             continue;
         };

@@ -31,6 +31,8 @@ pub mod rtype {
     pub const AAAA: u16 = 28;
     /// Service.
     pub const SRV: u16 = 33;
+    /// Delegation signer: the parent side of a zone cut answers it (RFC 4035 §3.1.4.1).
+    pub const DS: u16 = 43;
     /// EDNS0 pseudo-record.
     pub const OPT: u16 = 41;
     /// Incremental zone transfer.

@@ -315,6 +315,24 @@ async fn delegation_gets_a_referral_without_aa() {
 }
 
 #[tokio::test]
+async fn ds_at_a_delegation_is_answered_by_the_parent_side() {
+    // RFC 4035 §3.1.4.1: the DS RRset of sub.example.com belongs to example.com; the
+    // parent answers it (here NODATA, we sign nothing) instead of referring to the child
+    let s = server().await;
+    let r = udp(s.addr, &query("sub.example.com.", T::DS)).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+    assert!(r.metadata.authoritative, "{r:?}");
+    assert!(r.answers.is_empty());
+    assert_eq!(r.authorities.len(), 1);
+    assert_eq!(r.authorities[0].record_type(), T::SOA);
+    assert_eq!(r.authorities[0].name.to_ascii(), "example.com.");
+    // below the cut, DS is the child's: a referral as for any other type
+    let r = udp(s.addr, &query("deeper.sub.example.com.", T::DS)).await;
+    assert!(!r.metadata.authoritative);
+    assert_eq!(r.authorities[0].record_type(), T::NS);
+}
+
+#[tokio::test]
 async fn edns_answer_has_opt_with_our_size() {
     let s = server().await;
     let r = udp(s.addr, &query_edns("www.example.com.", T::A, 4096)).await;
