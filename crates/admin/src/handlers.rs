@@ -30,7 +30,22 @@ pub(crate) struct AlgorithmBody {
     pub(crate) algorithm: String,
 }
 
-pub(crate) async fn read_json<T: DeserializeOwned, B>(body: B) -> Result<T, Response<Body>>
+/// A request body's expected shape, shown in its errors (`expected e.g. {"weight": 5}`).
+pub(crate) trait Example {
+    const EXAMPLE: &'static str;
+}
+
+impl Example for WeightBody {
+    const EXAMPLE: &'static str = r#"{"weight": 5} (a whole number 1..=1000)"#;
+}
+
+impl Example for AlgorithmBody {
+    const EXAMPLE: &'static str = r#"{"algorithm": "least_connections"}"#;
+}
+
+pub(crate) async fn read_json<T: DeserializeOwned + Example, B>(
+    body: B,
+) -> Result<T, Response<Body>>
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<BoxError>,
@@ -69,8 +84,16 @@ where
             ))
         }
     };
+    // serde's words for Rust types ("expected i64") mean nothing to an operator: say
+    // what the body should look like instead.
     let bad = |err: serde_json::Error| {
-        response::error(StatusCode::BAD_REQUEST, format!("invalid JSON body: {err}"))
+        let err = err
+            .to_string()
+            .replace("expected i64", "expected a whole number");
+        response::error(
+            StatusCode::BAD_REQUEST,
+            format!("invalid JSON body: {err}; expected e.g. {}", T::EXAMPLE),
+        )
     };
     // Bodies are JSON objects; serde would also accept a struct written as an array.
     let object: serde_json::Map<String, serde_json::Value> =

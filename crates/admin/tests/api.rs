@@ -179,6 +179,18 @@ async fn weight_is_set_and_validated() {
         .await
         .unwrap();
     assert_eq!(raw.status(), 400);
+    // Errors say what the body should be, not serde's Rust type names.
+    let (_, body) = send(
+        &client,
+        Method::PUT,
+        url.clone(),
+        None,
+        Some(json!({"weight": "5"})),
+    )
+    .await;
+    let error = error_of(&body);
+    assert!(!error.contains("i64"), "{error}");
+    assert!(error.contains(r#"expected e.g. {"weight": 5}"#), "{error}");
     let (status, body) = send(
         &client,
         Method::PUT,
