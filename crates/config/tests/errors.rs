@@ -542,6 +542,26 @@ fn cname_loops_are_refused_once_with_their_path() {
 const DC: &str = "[[datacenter]]\nname = \"tokyo\"\nlatitude = 35.6\nlongitude = 139.7\naddresses = [\"2001:db8::30\"]\n";
 
 #[test]
+fn geo_datacenters_listed_twice_are_refused() {
+    // London twice with max_answers = 2 answered London's address twice in one RRset
+    let db = geoip("GeoLite2-City-Test.mmdb");
+    let src = format!(
+        "{DC}[geoip]\ndatabase = \"{db}\"\n{ZONE}[[zone.record]]\nname = \"g\"\ntype = \"AAAA\"\npolicy = \"geo\"\ndatacenters = [\"tokyo\", \"tokyo\"]\nmax_answers = 2\n"
+    );
+    assert_eq!(
+        only(&src),
+        "15:25: datacenter \"tokyo\" is listed twice in datacenters"
+    );
+    let src = format!(
+        "{DC}[geoip]\ndatabase = \"{db}\"\n{ZONE}[[zone.record]]\nname = \"g\"\ntype = \"AAAA\"\npolicy = \"geo\"\ndatacenters = [\"tokyo\"]\ndefault_order = [\"tokyo\", \"tokyo\"]\n"
+    );
+    assert_eq!(
+        only(&src),
+        "16:27: datacenter \"tokyo\" is listed twice in default_order"
+    );
+}
+
+#[test]
 fn geo_records_need_geoip() {
     let src = format!("{DC}{ZONE}[[zone.record]]\nname = \"g\"\ntype = \"AAAA\"\npolicy = \"geo\"\ndatacenters = [\"tokyo\"]\n");
     assert_eq!(only(&src), "12:10: geo records need a [geoip] database");

@@ -452,8 +452,19 @@ fn geo_data(cx: &mut Ctx, r: &RawRecord, rtype: RecordType, env: &Env) -> Option
         .map(|d| d.name.get_ref().clone())
         .collect();
     let v4 = rtype == RecordType::A;
-    let mut datacenters = Vec::new();
+    let mut datacenters: Vec<String> = Vec::new();
     for d in list.get_ref() {
+        if datacenters.contains(d.get_ref()) {
+            // it would be answered twice: duplicate records in one RRset
+            cx.error(
+                d.span(),
+                format!(
+                    "datacenter \"{}\" is listed twice in datacenters",
+                    d.get_ref()
+                ),
+            );
+            continue;
+        }
         match env.datacenters.iter().find(|x| &x.name == d.get_ref()) {
             None => undefined(cx, d, "datacenter", "datacenters", &defined),
             Some(dc) if rtype.is_address() && !dc.addresses.iter().any(|a| a.is_ipv4() == v4) => {
@@ -475,8 +486,20 @@ fn geo_data(cx: &mut Ctx, r: &RawRecord, rtype: RecordType, env: &Env) -> Option
         Some(order) => order
             .get_ref()
             .iter()
-            .map(|d| {
-                if !datacenters.contains(d.get_ref()) {
+            .enumerate()
+            .map(|(i, d)| {
+                if order.get_ref()[..i]
+                    .iter()
+                    .any(|o| o.get_ref() == d.get_ref())
+                {
+                    cx.error(
+                        d.span(),
+                        format!(
+                            "datacenter \"{}\" is listed twice in default_order",
+                            d.get_ref()
+                        ),
+                    );
+                } else if !datacenters.contains(d.get_ref()) {
                     cx.error(
                         d.span(),
                         format!(
