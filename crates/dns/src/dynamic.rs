@@ -57,6 +57,10 @@ pub struct Balanced {
     policy: BalancePolicy,
     max_answers: Option<usize>,
     v6: bool,
+    /// Whether servers of the pool share an address (several ports on one host): DNS
+    /// answers addresses, so those servers become one answer. Pool membership only
+    /// changes on reload, which builds the records again.
+    shared_addresses: bool,
     next: AtomicUsize,
     last_fail_open_log: AtomicU64,
 }
@@ -97,12 +101,20 @@ impl Balanced {
         max_answers: Option<usize>,
         v6: bool,
     ) -> Self {
+        let servers = pool.snapshot();
+        let servers = servers.servers();
+        let shared_addresses = servers.iter().enumerate().any(|(i, s)| {
+            servers[..i]
+                .iter()
+                .any(|o| o.address().ip() == s.address().ip())
+        });
         Balanced {
             pool_name,
             pool,
             policy,
             max_answers,
             v6,
+            shared_addresses,
             next: AtomicUsize::new(0),
             last_fail_open_log: AtomicU64::new(0),
         }
@@ -156,21 +168,34 @@ impl Balanced {
         }
     }
 
-    /// Put the servers to answer from into `scratch.candidates`, in configured order:
-    /// the up non-backup servers, else the up backups, else (fail open) every server of
-    /// the record's family. Whether some server was up.
+    /// Put the addresses to answer from into `scratch.candidates`, in configured order:
+    /// those of the up non-backup servers, else of the up backups, else (fail open) of
+    /// every server of the record's family. Servers sharing an address are one candidate
+    /// weighing their weights together. Whether some server was up.
     fn candidates(&self, scratch: &mut Scratch) -> bool {
         let snapshot = self.pool.snapshot();
         let cands = &mut scratch.candidates;
+        let shared = self.shared_addresses;
+        let add = |cands: &mut Vec<(IpAddr, u32)>, ip: IpAddr, weight: u32| {
+            let same = if shared {
+                cands.iter_mut().find(|c| c.0 == ip)
+            } else {
+                None // the common case: no scan
+            };
+            match same {
+                Some(c) => c.1 = c.1.saturating_add(weight),
+                None => cands.push((ip, weight)),
+            }
+        };
+        cands.clear();
         for backup in [false, true] {
-            cands.clear();
             for s in snapshot.servers() {
                 let ip = s.address().ip();
                 if ip.is_ipv6() == self.v6
                     && s.is_backup() == backup
                     && s.state() == ServerState::Up
                 {
-                    cands.push((ip, s.weight()));
+                    add(cands, ip, s.weight());
                 }
             }
             if !cands.is_empty() {
@@ -180,7 +205,7 @@ impl Balanced {
         for s in snapshot.servers() {
             let ip = s.address().ip();
             if ip.is_ipv6() == self.v6 {
-                cands.push((ip, s.weight()));
+                add(cands, ip, s.weight());
             }
         }
         false

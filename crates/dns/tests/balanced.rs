@@ -191,3 +191,39 @@ async fn no_server_up_fails_open_with_every_address() {
         assert_eq!(got, every, "{name} fails open with every address");
     }
 }
+
+#[tokio::test]
+async fn servers_sharing_an_address_are_answered_once() {
+    // Two servers on one host (different ports) are one address to DNS: answering it
+    // twice made duplicate records in one RRset and wasted max_answers on it.
+    let p = pool(&[
+        ("a1", "192.0.2.1:8001", 1, false),
+        ("a2", "192.0.2.1:8002", 1, false),
+        ("b", "192.0.2.2:80", 1, false),
+        ("v6", "[2001:db8::1]:80", 1, false),
+        ("bk", "192.0.2.9:80", 1, true),
+    ]);
+    let s = server(&p).await;
+    let r = udp(s.addr, &query("all.lb.test.", T::A)).await;
+    assert_eq!(addresses(&r), [ip("192.0.2.1"), ip("192.0.2.2")]);
+    for name in ["rr.lb.test.", "w.lb.test."] {
+        for _ in 0..6 {
+            let got = addresses(&udp(s.addr, &query(name, T::A)).await);
+            assert_eq!(got.len(), 2, "{name}: {got:?}");
+            assert_ne!(got[0], got[1], "{name}: {got:?}");
+        }
+    }
+    // one of the host's two servers down: the host is still answered, once
+    p.set_health("a1", false, clock::now()).unwrap();
+    let r = udp(s.addr, &query("all.lb.test.", T::A)).await;
+    assert_eq!(addresses(&r), [ip("192.0.2.1"), ip("192.0.2.2")]);
+    // every server down: fail open, each address once
+    for n in ["a2", "b", "bk"] {
+        p.set_health(n, false, clock::now()).unwrap();
+    }
+    let r = udp(s.addr, &query("all.lb.test.", T::A)).await;
+    assert_eq!(
+        addresses(&r),
+        [ip("192.0.2.1"), ip("192.0.2.2"), ip("192.0.2.9")]
+    );
+}
