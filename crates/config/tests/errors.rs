@@ -504,6 +504,18 @@ fn cname_must_be_alone() {
 }
 
 #[test]
+fn a_value_listed_twice_in_one_record_is_refused() {
+    // it was answered twice in one RRset
+    let src = format!(
+        "{ZONE}[[zone.record]]\nname = \"www\"\ntype = \"AAAA\"\nvalues = [\"2001:db8::1\", \"2001:DB8:0::1\"]\n"
+    );
+    assert_eq!(
+        only(&src),
+        "7:26: AAAA value \"2001:DB8:0::1\" is listed twice"
+    );
+}
+
+#[test]
 fn cname_loops_are_refused_once_with_their_path() {
     let cname = |name: &str, target: &str| {
         format!("[[zone.record]]\nname = \"{name}\"\ntype = \"CNAME\"\nvalues = [\"{target}\"]\n")

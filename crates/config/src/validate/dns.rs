@@ -364,6 +364,11 @@ fn static_data(
     let mut out = Vec::new();
     for v in values.get_ref() {
         match rdata::parse(rtype, v.get_ref(), zone) {
+            // a record twice in one RRset is not a set (RFC 2181 §5) and skews rotation
+            Ok(d) if out.contains(&d) => cx.error(
+                v.span(),
+                format!("{rtype} value \"{}\" is listed twice", v.get_ref()),
+            ),
             Ok(d) => out.push(d),
             Err((msg, Some(hint))) => cx.error_hint(v.span(), msg, hint),
             Err((msg, None)) => cx.error(v.span(), msg),
