@@ -86,6 +86,18 @@ pub(crate) enum SendError {
     NotSent(Box<Request<RequestBody>>, Failure),
     /// The request was (at least partly) sent.
     Sent(Failure),
+    /// The request was sent on a reused kept-alive connection, which the server closed
+    /// before answering (its keep-alive timeout ran out as the request went).
+    Stale(Failure),
+}
+
+impl SendError {
+    /// What failed, whatever was sent.
+    pub(crate) fn into_failure(self) -> Failure {
+        match self {
+            SendError::NotSent(_, f) | SendError::Sent(f) | SendError::Stale(f) => f,
+        }
+    }
 }
 
 /// What failed.
@@ -138,42 +150,73 @@ impl Backends {
     ) -> Result<(Response<Incoming>, Option<Lease>), SendError> {
         let slot = self.slots.get(&(addr, proto)).cloned().unwrap_or_default();
         match proto {
-            Proto::Http1 => self.send_h1(addr, slot, req).await,
+            Proto::Http1 => {
+                let pooled = slot.checkout(self.idle_timeout);
+                self.send_h1(addr, slot, pooled, req).await
+            }
             Proto::Http2 => Ok((self.send_h2(addr, slot, req).await?, None)),
         }
+    }
+
+    /// Send `req` to `addr` (HTTP/1.1) on a new connection, never a pooled one.
+    pub async fn send_fresh(
+        &self,
+        addr: SocketAddr,
+        req: Request<RequestBody>,
+    ) -> Result<(Response<Incoming>, Option<Lease>), SendError> {
+        let slot = self.slots.get(&(addr, Proto::Http1)).cloned();
+        self.send_h1(addr, slot.unwrap_or_default(), None, req)
+            .await
     }
 
     async fn send_h1(
         &self,
         addr: SocketAddr,
         slot: Arc<Slot>,
-        req: Request<RequestBody>,
+        mut pooled: Option<http1::SendRequest<RequestBody>>,
+        mut req: Request<RequestBody>,
     ) -> Result<(Response<Incoming>, Option<Lease>), SendError> {
-        let mut sender = match slot.checkout(self.idle_timeout) {
-            Some(s) => s,
-            None => match self.connect(addr, Proto::Http1).await {
-                Ok(conn) => match handshake_h1(conn).await {
-                    Ok(s) => s,
-                    Err(e) => return Err(SendError::NotSent(Box::new(req), Failure::Http(e))),
+        loop {
+            let reused = pooled.is_some();
+            let mut sender = match pooled.take() {
+                Some(s) => s,
+                None => match self.connect(addr, Proto::Http1).await {
+                    Ok(conn) => match handshake_h1(conn).await {
+                        Ok(s) => s,
+                        Err(e) => return Err(SendError::NotSent(Box::new(req), Failure::Http(e))),
+                    },
+                    Err(f) => return Err(SendError::NotSent(Box::new(req), f)),
                 },
-                Err(f) => return Err(SendError::NotSent(Box::new(req), f)),
-            },
-        };
-        match sender.try_send_request(req).await {
-            Ok(res) => Ok((
-                res,
-                Some(Lease {
-                    slot,
-                    sender: Some(sender),
-                }),
-            )),
-            Err(mut e) => match e.take_message() {
-                Some(req) => Err(SendError::NotSent(
-                    Box::new(req),
-                    Failure::Http(e.into_error()),
+            };
+            return match sender.try_send_request(req).await {
+                Ok(res) => Ok((
+                    res,
+                    Some(Lease {
+                        slot,
+                        sender: Some(sender),
+                    }),
                 )),
-                None => Err(SendError::Sent(Failure::Http(e.into_error()))),
-            },
+                Err(mut e) => match e.take_message() {
+                    // The server closed the kept-alive connection as it was reused (its
+                    // keep-alive timeout): not its failure; again on a new connection.
+                    Some(r) if reused => {
+                        req = r;
+                        continue;
+                    }
+                    Some(r) => Err(SendError::NotSent(
+                        Box::new(r),
+                        Failure::Http(e.into_error()),
+                    )),
+                    None => {
+                        let e = e.into_error();
+                        if reused && e.is_incomplete_message() {
+                            Err(SendError::Stale(Failure::Http(e)))
+                        } else {
+                            Err(SendError::Sent(Failure::Http(e)))
+                        }
+                    }
+                },
+            };
         }
     }
 

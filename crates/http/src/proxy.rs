@@ -426,7 +426,26 @@ async fn send_with_retries(
                 picked.finish(false, t0.elapsed(), clock::now());
                 pending = Some(*req);
             }
-            Ok(Err(SendError::Sent(failure))) => {
+            Ok(Err(SendError::Stale(failure))) if replay.is_some() && idempotent => {
+                tracing::debug!(pool = %target.name, server = picked.name(), %failure, "kept-alive connection closed by the server; sending again");
+                // Not the server's failure: the request again, on a new connection to it.
+                let request = replay.as_ref().map(Replay::request).expect("checked");
+                let send = state.backends.send_fresh(picked.address(), request);
+                match tokio::time::timeout(state.timeouts.backend, send).await {
+                    Ok(Ok((res, lease))) => return Ok((picked, res, lease)),
+                    Err(_) => {
+                        tracing::warn!(pool = %target.name, server = picked.name(), "backend timed out");
+                        picked.finish(false, t0.elapsed(), clock::now());
+                        return Err(StatusCode::GATEWAY_TIMEOUT);
+                    }
+                    Ok(Err(e)) => {
+                        let failure = e.into_failure();
+                        tracing::warn!(pool = %target.name, server = picked.name(), %failure, "backend failed before answering");
+                        picked.finish(false, t0.elapsed(), clock::now());
+                    }
+                }
+            }
+            Ok(Err(SendError::Sent(failure) | SendError::Stale(failure))) => {
                 if let Failure::Http(e) = &failure {
                     if e.is_user() {
                         // The client's body failed (malformed or aborted): not the server's fault.

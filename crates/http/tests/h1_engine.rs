@@ -308,3 +308,27 @@ async fn a_local_204_or_304_has_no_content_length() {
     }
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_kept_alive_connection_the_server_closed_as_it_was_reused_is_not_a_502() {
+    // The server's keep-alive timeout ran out just as the proxy reused the connection:
+    // the request goes again on a new connection to the same server (it got 502 from a
+    // one-server pool, and counted as the server's failure).
+    let (be, accepted) = one_answer_per_connection().await;
+    let h = start(
+        listener(Some("app"), vec![]),
+        vec![pool("app", "round_robin", &[("a", be)])],
+    )
+    .await;
+    let mut s = TcpStream::connect(h.addr).await.unwrap();
+    for i in 0..3 {
+        let req = format!("GET /{i} HTTP/1.1\r\nHost: a\r\n\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        let r = read_response(&mut s).await;
+        assert!(r.starts_with("HTTP/1.1 200"), "request {i}: {r}");
+    }
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 3);
+    let snap = h.pool("app").snapshot();
+    assert_eq!(snap.server("a").unwrap().stats().failures_total(), 0);
+    h.stop().await;
+}

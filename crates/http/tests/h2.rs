@@ -124,3 +124,25 @@ async fn cookies_split_over_h2_fields_reach_an_http1_server_as_one_line() {
     assert_eq!(cookies, ["a=1; session=s3cr3t; b=2"]);
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_kept_alive_server_connection_closed_as_it_was_reused_is_not_a_502() {
+    // hyper's side: an HTTP/2 client's requests to an HTTP/1.1 server whose keep-alive
+    // timeout ran out as the proxy reused a connection go again on a new connection.
+    let (be, accepted) = one_answer_per_connection().await;
+    let h = start(
+        listener(Some("app"), vec![]),
+        vec![pool("app", "round_robin", &[("a", be)])],
+    )
+    .await;
+    let c = h2c_client();
+    for i in 0..3 {
+        let res = c.get(h.url(&format!("/{i}"))).send().await.unwrap();
+        assert_eq!(res.status(), 200, "request {i}");
+        assert_eq!(res.text().await.unwrap(), "ok");
+    }
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 3);
+    let snap = h.pool("app").snapshot();
+    assert_eq!(snap.server("a").unwrap().stats().failures_total(), 0);
+    h.stop().await;
+}

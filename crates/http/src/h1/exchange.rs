@@ -206,14 +206,25 @@ impl Exchange<'_> {
             };
             let set_cookie = self.plan.set_cookie(picked.id());
             let work = async {
-                let mut conn = self.connect(picked.address()).await?;
-                if let Err(e) = conn.write_all(wbuf).await {
-                    return Err(Miss::NotSent(Failure::Connect(e)));
+                let addr = picked.address();
+                let (conn, reused) = self.connect(addr).await?;
+                let first = self.ask(conn, wbuf, &mut bbuf, &mut c.io, set_cookie).await;
+                // A kept-alive connection the server closed as it was reused (its
+                // keep-alive timeout) is not the server's failure: once more on a new
+                // connection to the same server, as nginx does.
+                let stale = reused
+                    && match &first {
+                        Err(Miss::NotSent(_)) => true,
+                        Err(Miss::NoAnswer(_)) => replayable,
+                        _ => false,
+                    };
+                if !stale {
+                    return first;
                 }
-                let a = self
-                    .read_answer(&mut conn, &mut bbuf, &mut c.io, set_cookie, None)
-                    .await?;
-                Ok((conn, a))
+                bbuf.clear();
+                let conn = self.st.backends.connect_raw(addr).await;
+                let conn = conn.map_err(Miss::NotSent)?;
+                self.ask(conn, wbuf, &mut bbuf, &mut c.io, set_cookie).await
             };
             let due = tokio::time::Instant::from_std(t0) + self.st.timeouts.backend;
             match c.timer.within(due, work).await.ok_or(()) {
@@ -270,7 +281,7 @@ impl Exchange<'_> {
             let t0 = Instant::now();
             let deadline = tokio::time::Instant::now() + self.st.timeouts.backend;
             let opened = async {
-                let mut conn = self.connect(picked.address()).await?;
+                let (mut conn, _) = self.connect(picked.address()).await?;
                 match conn.write_all(wbuf).await {
                     Ok(()) => Ok(conn),
                     Err(e) => Err(Miss::NotSent(Failure::Connect(e))),
@@ -488,16 +499,33 @@ impl Exchange<'_> {
         Some(picked)
     }
 
-    async fn connect(&self, addr: std::net::SocketAddr) -> Result<Conn, Miss> {
+    /// A connection to `addr`, and whether it is a kept-alive one being reused.
+    async fn connect(&self, addr: std::net::SocketAddr) -> Result<(Conn, bool), Miss> {
         match self.st.backends.checkout_raw(addr, self.arrived) {
-            Some(c) => Ok(c),
-            None => self
-                .st
-                .backends
-                .connect_raw(addr)
-                .await
-                .map_err(Miss::NotSent),
+            Some(c) => Ok((c, true)),
+            None => match self.st.backends.connect_raw(addr).await {
+                Ok(c) => Ok((c, false)),
+                Err(f) => Err(Miss::NotSent(f)),
+            },
         }
+    }
+
+    /// Send a whole request on `conn` and read the answer's head.
+    async fn ask<W: AsyncWrite + Unpin>(
+        &self,
+        mut conn: Conn,
+        wbuf: &[u8],
+        bbuf: &mut BytesMut,
+        cw: &mut W,
+        set_cookie: Option<&HeaderValue>,
+    ) -> Result<(Conn, Answer), Miss> {
+        if let Err(e) = conn.write_all(wbuf).await {
+            return Err(Miss::NotSent(Failure::Connect(e)));
+        }
+        let a = self
+            .read_answer(&mut conn, bbuf, cw, set_cookie, None)
+            .await?;
+        Ok((conn, a))
     }
 
     /// Report a failed attempt (passive health) and log it.
