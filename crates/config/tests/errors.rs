@@ -516,6 +516,31 @@ fn a_value_listed_twice_in_one_record_is_refused() {
 }
 
 #[test]
+fn record_names_too_long_or_outside_the_zone_say_so() {
+    let rec = |name: &str| {
+        format!(
+            "{ZONE}[[zone.record]]\nname = \"{name}\"\ntype = \"A\"\nvalues = [\"192.0.2.1\"]\n"
+        )
+    };
+    let long = "x".repeat(64);
+    assert_eq!(
+        only(&rec(&long)),
+        format!(
+            "5:8: invalid record name \"{long}\" in zone \"example.com\": \
+             the label \"{long}\" has 64 characters, at most 63"
+        )
+    );
+    let deep = vec!["a".repeat(60); 4].join(".");
+    assert!(
+        only(&rec(&deep)).ends_with(": with the zone it has 255 characters, at most 253"),
+        "{}",
+        only(&rec(&deep))
+    );
+    assert!(only(&rec("www.other.org.")).ends_with(": \"www.other.org.\" is outside the zone"));
+    assert!(only(&rec("bad name")).ends_with("in zone \"example.com\""));
+}
+
+#[test]
 fn cname_loops_are_refused_once_with_their_path() {
     let cname = |name: &str, target: &str| {
         format!("[[zone.record]]\nname = \"{name}\"\ntype = \"CNAME\"\nvalues = [\"{target}\"]\n")
@@ -852,4 +877,37 @@ fn respond_needs_a_final_status_and_no_body_where_http_has_none() {
         "pool = \"app\"\n[[listener.route]]\npath = \"/a\"\nrespond = { status = 204 }\n",
     );
     assert!(switchyard_config::parse(&fine, "lb.toml").is_ok());
+}
+
+#[test]
+fn a_route_forwarding_to_the_default_pool_may_rewrite() {
+    // Without its own pool a route forwards to the listener's: strip_prefix, set_headers
+    // and remove_headers were refused there as if it answered by itself.
+    let src = listener(
+        "http",
+        "pool = \"app\"\n[[listener.route]]\npath_prefix = \"/api\"\nstrip_prefix = true\nset_headers = { \"x-env\" = \"prod\" }\nremove_headers = [\"x-debug\"]\n",
+    );
+    let config = switchyard_config::parse(&src, "lb.toml").expect("valid");
+    let route = match &config.listeners[0].kind {
+        switchyard_config::ListenerKind::Http { routes } => &routes[0],
+        _ => unreachable!(),
+    };
+    assert_eq!(
+        route.action,
+        switchyard_config::RouteAction::Forward {
+            pool: "app".into(),
+            strip_prefix: true,
+            set_headers: vec![("x-env".into(), "prod".into())],
+            remove_headers: vec!["x-debug".into()],
+        }
+    );
+    // A route that answers by itself still may not.
+    let src = listener(
+        "http",
+        "pool = \"app\"\n[[listener.route]]\npath = \"/x\"\nrespond = { status = 200 }\nset_headers = { \"x-env\" = \"prod\" }\n",
+    );
+    assert_eq!(
+        only(&src),
+        "14:15: set_headers applies only to routes that forward to a pool"
+    );
 }

@@ -220,7 +220,10 @@ fn record(cx: &mut Ctx, r: &RawRecord, zone: &str, zone_ttl: u32, env: &Env) -> 
     if owner.is_none() {
         cx.error_hint(
             r.name.span(),
-            format!("invalid record name \"{name}\" in zone \"{zone}\""),
+            format!(
+                "invalid record name \"{name}\" in zone \"{zone}\"{}",
+                name_problem(&name, zone)
+            ),
             "use \"@\" for the apex or a name relative to the zone, made of letters, digits, '-' and '_' (a wildcard is \"*\" or \"*.name\")",
         );
     }
@@ -269,6 +272,31 @@ fn owner_name(name: &str, zone: &str) -> Option<String> {
     }
     let owner = format!("*.{owner}");
     (owner.len() <= 253).then_some(owner)
+}
+
+/// Why a record name is refused, when the reason is one the hint does not give: a
+/// label or the whole name too long for DNS, or an absolute name outside the zone.
+fn name_problem(name: &str, zone: &str) -> String {
+    let trimmed = name.strip_suffix('.').unwrap_or(name);
+    if let Some(label) = trimmed.split('.').find(|l| l.len() > 63) {
+        return format!(
+            ": the label \"{label}\" has {} characters, at most 63",
+            label.len()
+        );
+    }
+    let full = if name.ends_with('.') {
+        trimmed.len()
+    } else {
+        trimmed.len() + 1 + zone.len()
+    };
+    if full > 253 {
+        return format!(": with the zone it has {full} characters, at most 253");
+    }
+    let lower = trimmed.to_ascii_lowercase();
+    if name.ends_with('.') && !crate::model::is_within(&lower, zone) {
+        return format!(": \"{name}\" is outside the zone");
+    }
+    String::new()
 }
 
 /// Whether an absolute owner name is a wildcard (`*.` followed by its parent).
