@@ -285,16 +285,16 @@ function renderServers(card, pool, r, total) {
     c[7].title = "p90 " + fmtMs(s.latency && s.latency.p90_ms);
     setText(c[8], String(s.active));
     setText(c[9], String(s.ejections));
-    renderHealth(c[10], s.health || {}, s.ejected_until);
+    renderHealth(c[10], s.health || {}, s.ejected_until, pool.check);
     if (document.activeElement !== weight) weight.value = s.weight;
     row.querySelector('[data-action="drain"]').disabled = s.state === "draining";
     row.querySelector('[data-action="disable"]').disabled = s.state === "disabled";
   }
   for (const [name, entry] of card.rows) if (!seen.has(name)) { entry.row.remove(); card.rows.delete(name); }
 }
-function renderHealth(cell, h, ejectedUntil) {
+function renderHealth(cell, h, ejectedUntil, check) {
   const last = h.last;
-  let text = last ? (last.ok ? "✓ " : "✗ ") + last.detail + (last.latency_ms != null ? " · " + fmtMs(last.latency_ms) : "") : "no checks yet";
+  let text = last ? (last.ok ? "✓ " : "✗ ") + last.detail + (last.latency_ms != null ? " · " + fmtMs(last.latency_ms) : "") : check === "none" ? "no active checks" : "no checks yet";
   // An ejected server is down whatever its checks say: say so, and for how long.
   if (ejectedUntil) text = "ejected (failing real traffic), back in " + Math.max(0, Math.ceil((ejectedUntil - Date.now()) / 1000)) + "s" + (last ? " · check " + text : "");
   setText(cell, text);

@@ -207,6 +207,7 @@ mod tests {
                     name: "app".into(),
                     algorithm: "random".into(),
                     panic: false,
+                    check: "tcp".into(),
                     servers: vec![server("a"), server("b")],
                 }],
                 ..Default::default()

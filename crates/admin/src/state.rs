@@ -64,6 +64,10 @@ pub struct PoolDoc {
     /// True while too few servers are healthy and the pool balances over all of them.
     #[serde(default)]
     pub panic: bool,
+    /// The active check: `tcp`, `http`, `grpc`, or `none` (no active checks, so no
+    /// server will ever show a last check).
+    #[serde(default)]
+    pub check: String,
     #[serde(default)]
     pub servers: Vec<ServerDoc>,
 }
@@ -242,6 +246,7 @@ mod tests {
                 name: "app".into(),
                 algorithm: "round_robin".into(),
                 panic: false,
+                check: "http".into(),
                 servers: vec![ServerDoc {
                     name: "a".into(),
                     address: "127.0.0.1:1".into(),

@@ -267,10 +267,17 @@ fn pool_doc(p: &crate::PoolRuntime, now: u64) -> admin::PoolDoc {
         })
         .collect();
     let _ = now;
+    let check = match p.config().health.check {
+        switchyard_config::CheckKind::Tcp => "tcp",
+        switchyard_config::CheckKind::Http => "http",
+        switchyard_config::CheckKind::Grpc => "grpc",
+        switchyard_config::CheckKind::None => "none",
+    };
     admin::PoolDoc {
         name: p.name.clone(),
         algorithm: snapshot.algorithm().to_string(),
         panic: snapshot.panic(),
+        check: check.to_string(),
         servers,
     }
 }

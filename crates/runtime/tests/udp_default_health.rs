@@ -47,5 +47,10 @@ async fn a_udp_only_server_is_served_without_a_health_table() {
     assert!(answered.is_some(), "the datagram was never echoed");
     let state = runtime.pools()["collectors"].pool.state_of("c1");
     assert_eq!(state, Some(ServerState::Up));
+    // The state document says the pool has no active checks, so the dashboard says so
+    // rather than "no checks yet" forever.
+    let doc =
+        switchyard_admin::Control::state(&switchyard_runtime::RuntimeControl::new(runtime.clone()));
+    assert_eq!(doc.pools[0].check, "none");
     runtime.shutdown().await;
 }

@@ -87,6 +87,7 @@ impl FakeControl {
                     name: "app".into(),
                     algorithm: "round_robin".into(),
                     panic: false,
+                    check: "http".into(),
                     servers: vec![
                         server("fast", 9001, 3),
                         server("medium", 9002, 1),
@@ -98,6 +99,7 @@ impl FakeControl {
                     name: "db".into(),
                     algorithm: "least_connections".into(),
                     panic: true,
+                    check: "tcp".into(),
                     servers: vec![server("primary \"quoted\"", 5432, 1)],
                 },
             ],
