@@ -214,7 +214,8 @@ fn action(cx: &mut Ctx, r: &S<RawRoute>, default_pool: Option<&str>, refs: &Refs
             "split it into two routes",
         );
     }
-    if raw.pool.is_none() {
+    // A route without pool forwards to the listener's default pool: it may rewrite too.
+    if raw.redirect.is_some() || raw.respond.is_some() {
         let why = "applies only to routes that forward to a pool";
         not_here(cx, &raw.strip_prefix, "strip_prefix", why);
         not_here(cx, &raw.set_headers, "set_headers", why);
