@@ -92,6 +92,28 @@ fn events_after_the_end_of_the_run_are_errors_not_silently_skipped() {
 }
 
 #[test]
+fn dns_shares_say_what_is_wrong_and_huge_ones_still_normalise() {
+    let dns =
+        |shares: &str| format!("{BASE}[dns]\nresolvers = 2\nttl = \"1s\"\nshares = {shares}\n");
+    assert_eq!(
+        error(&dns("[1.0]")),
+        "s.toml:8:1: dns: shares has 1 numbers for 2 resolvers; \
+         give one non-negative number per resolver"
+    );
+    assert_eq!(
+        error(&dns("[0.0, 0.0]")),
+        "s.toml:8:1: dns: shares are all 0; at least one resolver needs clients"
+    );
+    assert_eq!(
+        error(&dns("[inf, 1.0]")),
+        "s.toml:8:1: dns: shares must be finite numbers of 0 or more"
+    );
+    // their sum overflows to infinity: all clients went to the last resolver
+    let s = Scenario::parse(&dns("[1e308, 1e308]")).expect("valid");
+    assert_eq!(s.dns.expect("dns").shares, [0.5, 0.5]);
+}
+
+#[test]
 fn unknown_algorithms_list_the_known_ones() {
     let err = error(&BASE.replace("round_robin", "leastconn"));
     assert!(err.starts_with("s.toml:2:15:"), "{err}");

@@ -321,17 +321,32 @@ impl Checker<'_> {
         let shares = match &d.shares {
             None => vec![1.0 / d.resolvers as f64; d.resolvers as usize],
             Some(s) => {
-                let total: f64 = s.iter().sum();
-                if s.len() != d.resolvers as usize
-                    || s.iter().any(|x| x.is_nan() || *x < 0.0)
-                    || total <= 0.0
-                {
+                if s.len() != d.resolvers as usize {
                     return self.err(
                         raw.span(),
-                        "dns: shares needs one non-negative number per resolver",
+                        format!(
+                            "dns: shares has {} numbers for {} resolvers; give one non-negative number per resolver",
+                            s.len(),
+                            d.resolvers
+                        ),
                     );
                 }
-                s.iter().map(|x| x / total).collect()
+                if s.iter().any(|x| !x.is_finite() || *x < 0.0) {
+                    return self.err(
+                        raw.span(),
+                        "dns: shares must be finite numbers of 0 or more",
+                    );
+                }
+                // scaled by the largest first, so that huge shares cannot sum to infinity
+                let max = s.iter().copied().fold(0.0, f64::max);
+                if max == 0.0 {
+                    return self.err(
+                        raw.span(),
+                        "dns: shares are all 0; at least one resolver needs clients",
+                    );
+                }
+                let total: f64 = s.iter().map(|x| x / max).sum();
+                s.iter().map(|x| x / max / total).collect()
             }
         };
         Ok(Dns {
