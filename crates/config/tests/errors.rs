@@ -911,3 +911,20 @@ fn a_route_forwarding_to_the_default_pool_may_rewrite() {
         "14:15: set_headers applies only to routes that forward to a pool"
     );
 }
+
+#[test]
+fn set_headers_values_a_header_cannot_carry_are_refused() {
+    // `switchyard check` said valid, and `run` then refused to start.
+    let src = listener(
+        "http",
+        "pool = \"app\"\n[[listener.route]]\npath_prefix = \"/a\"\nset_headers = { \"x-ctl\" = \"a\\u0001b\", \"x-utf\" = \"café\", \"x-ok\" = \"a\\tb c\" }\n",
+    );
+    let errs: Vec<String> = errors(&src).into_iter().map(|e| e.message).collect();
+    assert_eq!(
+        errs,
+        [
+            "set_headers value for \"x-ctl\" has a character a header cannot carry: \"a\\u{1}b\"",
+            "set_headers value for \"x-utf\" has a character a header cannot carry: \"café\"",
+        ]
+    );
+}

@@ -295,10 +295,22 @@ fn forward(cx: &mut Ctx, raw: &RawRoute, pool: String) -> RouteAction {
             })
             .collect()
     });
+    let set_headers = pairs(cx, &raw.set_headers, "set_headers", true);
+    // What the proxy can send as a field value (it refused to start with others).
+    let field_char = |c: char| c == '\t' || (' '..='~').contains(&c);
+    for (name, value) in &set_headers {
+        if let (Some(v), false) = (&raw.set_headers, value.chars().all(field_char)) {
+            cx.error_hint(
+                v.span(),
+                format!("set_headers value for \"{name}\" has a character a header cannot carry: {value:?}"),
+                "use printable ASCII (percent-encode anything else)",
+            );
+        }
+    }
     RouteAction::Forward {
         pool,
         strip_prefix,
-        set_headers: pairs(cx, &raw.set_headers, "set_headers", true),
+        set_headers,
         remove_headers,
     }
 }
