@@ -928,3 +928,27 @@ fn set_headers_values_a_header_cannot_carry_are_refused() {
         ]
     );
 }
+
+#[test]
+fn routes_may_not_set_or_remove_framing_and_connection_fields() {
+    // A set Content-Length or Transfer-Encoding left the server waiting for a body; a
+    // removed Content-Length left the body on the server connection as the next request.
+    let src = listener(
+        "http",
+        "pool = \"app\"\n[[listener.route]]\npath_prefix = \"/a\"\nset_headers = { \"Transfer-Encoding\" = \"chunked\", \"x-env\" = \"prod\" }\nremove_headers = [\"Content-Length\", \"x-debug\"]\n",
+    );
+    let errs = errors(&src);
+    let msgs: Vec<&str> = errs.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(
+        msgs,
+        [
+            "set_headers cannot name \"transfer-encoding\": switchyard sets it for each connection",
+            "remove_headers cannot name \"content-length\": switchyard sets it for each connection",
+        ]
+    );
+    assert_eq!((errs[1].line, errs[1].col), (14, 19));
+    assert_eq!(
+        errs[1].hint.as_deref(),
+        Some("remove \"content-length\" from remove_headers")
+    );
+}

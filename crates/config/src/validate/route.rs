@@ -279,6 +279,18 @@ fn respond(cx: &mut Ctx, resp: &S<RawRespond>) -> RouteAction {
     }
 }
 
+/// Request fields a route may not set or remove: message framing and hop-by-hop fields.
+const PROXY_OWNED: [&str; 8] = [
+    "connection",
+    "content-length",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
 fn forward(cx: &mut Ctx, raw: &RawRoute, pool: String) -> RouteAction {
     let strip_prefix = raw.strip_prefix.as_ref().is_some_and(|s| *s.get_ref());
     if let (Some(s), true, None) = (&raw.strip_prefix, strip_prefix, &raw.path_prefix) {
@@ -296,6 +308,33 @@ fn forward(cx: &mut Ctx, raw: &RawRoute, pool: String) -> RouteAction {
             .collect()
     });
     let set_headers = pairs(cx, &raw.set_headers, "set_headers", true);
+    // Framing and connection fields are the proxy's own: a set `Content-Length` or
+    // `Transfer-Encoding` left the server waiting for a body that never came, a removed
+    // one left the body on the connection to be read as the next request.
+    let own = |cx: &mut Ctx, key: &str, name: &str, span: std::ops::Range<usize>| {
+        if PROXY_OWNED.contains(&name) {
+            cx.error_hint(
+                span,
+                format!("{key} cannot name \"{name}\": switchyard sets it for each connection"),
+                format!("remove \"{name}\" from {key}"),
+            );
+        }
+    };
+    if let Some(v) = &raw.set_headers {
+        for (name, _) in &set_headers {
+            own(cx, "set_headers", name, v.span());
+        }
+    }
+    if let Some(list) = &raw.remove_headers {
+        for h in list.get_ref() {
+            own(
+                cx,
+                "remove_headers",
+                &h.get_ref().to_ascii_lowercase(),
+                h.span(),
+            );
+        }
+    }
     // What the proxy can send as a field value (it refused to start with others).
     let field_char = |c: char| c == '\t' || (' '..='~').contains(&c);
     for (name, value) in &set_headers {
