@@ -141,3 +141,27 @@ async fn a_null_mx_is_accepted_and_answered_as_the_root() {
     assert_eq!((mx.preference, mx.exchange.to_ascii().as_str()), (0, "."));
     assert!(r.additionals.is_empty(), "no addresses for the root");
 }
+
+#[tokio::test]
+async fn a_contact_mail_address_outside_the_zone_is_absolute() {
+    // "admin@mycorp.internal" became admin.mycorp.internal.example.com, and
+    // "admin@example.net" was refused as a relative name missing its trailing dot.
+    for (contact, rname) in [
+        ("admin@mycorp.internal", "admin.mycorp.internal."),
+        ("admin@example.net", "admin.example.net."),
+        ("hostmaster@example.com", "hostmaster.example.com."),
+    ] {
+        let text = toml().replace(
+            "contact = \"hostmaster\"",
+            &format!("contact = \"{contact}\""),
+        );
+        let cfg = switchyard_config::parse(&text, "dns.toml").expect("the contact parses");
+        let listener = cfg.listeners[0].clone();
+        let s = start_with(&cfg, &HashMap::new(), listener).await;
+        let r = udp(s.addr, &query("example.com.", T::SOA)).await;
+        let H::SOA(soa) = &r.answers[0].data else {
+            panic!("{r:?}")
+        };
+        assert_eq!(soa.rname.to_ascii(), rname, "{contact}");
+    }
+}

@@ -191,8 +191,14 @@ fn soa(cx: &mut Ctx, raw: Option<&RawSoa>, zone: &str, first_ns: Option<String>)
         soa.primary = dns_name(cx, p, zone, "SOA primary");
     }
     if let Some(c) = &raw.contact {
-        // "hostmaster@example.com" is accepted and written in DNS form.
-        let dotted = c.get_ref().replacen('@', ".", 1);
+        // "hostmaster@example.com" is accepted and written in DNS form; a mail address
+        // is absolute whatever its domain, never relative to the zone.
+        let dotted = match c.get_ref().split_once('@') {
+            Some((user, domain)) => {
+                format!("{user}.{}.", domain.strip_suffix('.').unwrap_or(domain))
+            }
+            None => c.get_ref().clone(),
+        };
         soa.contact = rdata::target(&dotted, zone, "SOA contact").unwrap_or_else(|(m, h)| {
             match h {
                 Some(h) => cx.error_hint(c.span(), m, h),
