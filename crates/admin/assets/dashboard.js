@@ -270,7 +270,7 @@ function renderServers(card, pool, r, total) {
     const state = c[1].firstChild;
     state.dataset.state = s.state;
     setText(state, s.state);
-    setText(c[2], s.effective_weight !== s.weight ? s.effective_weight + " / " + s.weight : String(s.weight));
+    setText(c[2], s.effective_weight !== s.weight ? +s.effective_weight.toFixed(2) + " / " + s.weight : String(s.weight));
     c[2].title = "effective / configured weight";
     const share = total ? (sr.req || 0) / total : 0;
     const fill = c[3].querySelector(".fill");
@@ -296,10 +296,12 @@ function renderHealth(cell, h, ejectedUntil, check) {
   const last = h.last;
   let text = last ? (last.ok ? "✓ " : "✗ ") + last.detail + (last.latency_ms != null ? " · " + fmtMs(last.latency_ms) : "") : check === "none" ? "no active checks" : "no checks yet";
   // An ejected server is down whatever its checks say: say so, and for how long.
-  if (ejectedUntil) text = "ejected (failing real traffic), back in " + Math.max(0, Math.ceil((ejectedUntil - Date.now()) / 1000)) + "s" + (last ? " · check " + text : "");
+  const checkText = text;
+  if (ejectedUntil) text = "ejected, back in " + Math.max(0, Math.ceil((ejectedUntil - Date.now()) / 1000)) + "s";
   setText(cell, text);
   cell.className = ejectedUntil ? "health-bad" : last ? (last.ok ? "health-ok" : "health-bad") : "sub";
-  cell.title = (last ? "checked " + fmtAgo(last.at) + "\n" : "") +
+  cell.title = (ejectedUntil ? "ejected by outlier detection (failing real traffic); last check: " + checkText + "\n" : "") +
+    (last ? "checked " + fmtAgo(last.at) + "\n" : "") +
     "consecutive successes " + (h.consecutive_successes || 0) + ", failures " + (h.consecutive_failures || 0) +
     (h.last_transition ? "\nlast transition " + fmtAgo(h.last_transition) : "");
 }

@@ -95,8 +95,9 @@ pub struct ServerDoc {
     pub state: ServerStatus,
     /// Configured (or operator-set) weight, 1..=1000.
     pub weight: u32,
-    /// The weight the balancer uses now (lower during slow start).
-    pub effective_weight: u32,
+    /// The weight the balancer uses now, to 0.001 (lower during slow start: a weight-1
+    /// server starts at 0.1, which a whole number would show as 0).
+    pub effective_weight: f64,
     #[serde(default)]
     pub backup: bool,
     #[serde(default)]
@@ -252,7 +253,7 @@ mod tests {
                     address: "127.0.0.1:1".into(),
                     state: ServerStatus::Draining,
                     weight: 2,
-                    effective_weight: 1,
+                    effective_weight: 1.0,
                     ..Default::default()
                 }],
             }],

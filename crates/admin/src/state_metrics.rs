@@ -121,18 +121,12 @@ fn render_servers(out: &mut String, state: &StateDoc) {
         }
     }
     type Pick = fn(&ServerDoc) -> u64;
-    let families: [(&str, MetricKind, &str, Pick); 6] = [
+    let families: [(&str, MetricKind, &str, Pick); 5] = [
         (
             "switchyard_server_weight",
             MetricKind::Gauge,
             "The server's configured weight.",
             |s| s.weight.into(),
-        ),
-        (
-            "switchyard_server_effective_weight",
-            MetricKind::Gauge,
-            "The weight the balancer uses now (lower during slow start).",
-            |s| s.effective_weight.into(),
         ),
         (
             "switchyard_server_active_requests",
@@ -165,6 +159,21 @@ fn render_servers(out: &mut String, state: &StateDoc) {
             for s in &p.servers {
                 f.sample(&[("pool", &p.name), ("server", &s.name)], pick(s));
             }
+        }
+    }
+    // Fractional during slow start, so not among the whole-number families above.
+    let mut f = family(
+        out,
+        "switchyard_server_effective_weight",
+        MetricKind::Gauge,
+        "The weight the balancer uses now (lower during slow start).",
+    );
+    for p in &state.pools {
+        for s in &p.servers {
+            f.sample(
+                &[("pool", &p.name), ("server", &s.name)],
+                s.effective_weight,
+            );
         }
     }
     let mut f = family(

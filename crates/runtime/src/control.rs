@@ -238,7 +238,7 @@ fn pool_doc(p: &crate::PoolRuntime, now: u64) -> admin::PoolDoc {
                     ServerState::Disabled => admin::ServerStatus::Disabled,
                 },
                 weight: s.weight(),
-                effective_weight: s.effective_weight().round() as u32,
+                effective_weight: (s.effective_weight() * 1000.0).round() / 1000.0,
                 backup: s.is_backup(),
                 health: health
                     .map(|h| admin::HealthDoc {

@@ -725,3 +725,30 @@ async fn operator_weights_survive_a_reload_unless_the_file_changes_that_server()
     assert_eq!((weight("a"), weight("b")), (7, 3));
     runtime.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_starting_server_of_weight_one_shows_its_fractional_effective_weight() {
+    // Every server ramps from its first check; a weight-1 server starts at 0.1, which
+    // the state document used to round to 0 ("0 / 1" on the dashboard while it served).
+    let a = Flip::start("a").await;
+    let port = free_port();
+    let text = pool_toml("app", &[&a], "slow_start = \"60s\"") + &http_listener(port, "app");
+    let runtime = Runtime::start(config(&text), None).await.unwrap();
+    ready(&runtime).await;
+    let control = switchyard_runtime::RuntimeControl::new(runtime.clone());
+    let doc = switchyard_admin::Control::state(&control);
+    let effective = doc.pools[0].servers[0].effective_weight;
+    assert!(
+        (0.09..0.2).contains(&effective),
+        "effective weight {effective} at the start of a 60 s ramp"
+    );
+    let mut metrics = String::new();
+    switchyard_admin::Control::render_metrics(&control, &mut metrics);
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("switchyard_server_effective_weight{"))
+        .expect("effective weight metric");
+    let value: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!((0.09..0.2).contains(&value), "{line}");
+    runtime.shutdown().await;
+}

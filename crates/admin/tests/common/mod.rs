@@ -46,7 +46,7 @@ fn server(name: &str, port: u16, weight: u32) -> ServerDoc {
         address: format!("127.0.0.1:{port}"),
         state: ServerStatus::Up,
         weight,
-        effective_weight: weight,
+        effective_weight: weight.into(),
         health: HealthDoc {
             last: Some(CheckDoc {
                 ok: true,
@@ -234,7 +234,7 @@ impl Control for FakeControl {
     fn set_weight(&self, pool: &str, server: &str, weight: u32) -> Result<(), ControlError> {
         self.with_server(pool, server, |s| {
             s.weight = weight;
-            s.effective_weight = weight;
+            s.effective_weight = weight.into();
         })
     }
 
