@@ -541,6 +541,17 @@ fn record_names_too_long_or_outside_the_zone_say_so() {
 }
 
 #[test]
+fn an_invalid_zone_name_is_one_error_not_one_per_name_in_the_zone() {
+    // "ns1", the SOA names and every record were reported invalid too, relative to it
+    let src = "[[zone]]\nname = \"exa mple.com\"\nns = [\"ns1\"]\n[zone.soa]\nprimary = \"ns1\"\n\
+               [[zone.record]]\nname = \"www\"\ntype = \"A\"\nvalues = [\"192.0.2.1\"]\n";
+    assert_eq!(only(src), "2:8: invalid zone name \"exa mple.com\"");
+    // the zone's own mistakes are still reported with it
+    let src = src.replace("values = [\"192.0.2.1\"]", "values = [\"192.0.2\"]");
+    assert_eq!(errors(&src).len(), 2, "{:#?}", errors(&src));
+}
+
+#[test]
 fn cname_loops_are_refused_once_with_their_path() {
     let cname = |name: &str, target: &str| {
         format!("[[zone.record]]\nname = \"{name}\"\ntype = \"CNAME\"\nvalues = [\"{target}\"]\n")

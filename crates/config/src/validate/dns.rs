@@ -32,13 +32,18 @@ pub(crate) fn zones(cx: &mut Ctx, raw: &[RawZone], env: &Env) -> Vec<Zone> {
 }
 
 fn zone(cx: &mut Ctx, z: &RawZone, env: &Env) -> Zone {
-    let name = rdata::domain(z.name.get_ref()).unwrap_or_else(|| {
+    let valid = rdata::domain(z.name.get_ref());
+    if valid.is_none() {
         cx.error(
             z.name.span(),
             format!("invalid zone name \"{}\"", z.name.get_ref()),
         );
-        z.name.get_ref().clone()
-    });
+    }
+    // The zone's names are relative to it: with an invalid zone name they are checked
+    // against a stand-in, so that only their own mistakes are reported, not this one again.
+    let name = valid
+        .clone()
+        .unwrap_or_else(|| "zone-name.invalid".to_string());
     let ttl = z
         .ttl
         .as_ref()
@@ -84,7 +89,7 @@ fn zone(cx: &mut Ctx, z: &RawZone, env: &Env) -> Zone {
     cname_conflicts(cx, &name, &records, &spans);
     cname_loops(cx, &records, &spans);
     Zone {
-        name,
+        name: valid.unwrap_or_else(|| z.name.get_ref().clone()),
         ttl,
         ns,
         soa,
