@@ -156,21 +156,29 @@ pub fn simulate(args: &SimulateArgs) -> ExitCode {
     }
 }
 
-/// Completions and the man page, generated from the clap definition.
+/// Completions and the man page, generated from the clap definition. They are built in
+/// memory and written at once; a reader that stops early (`| head`) ends the output
+/// quietly, as for any Unix filter, where clap_complete would panic on the closed pipe.
 pub fn generate(what: Generated) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
     let mut command = Cli::command();
-    let mut out = std::io::stdout();
+    let mut text = Vec::new();
     let shell = match what {
-        Generated::Bash => clap_complete::Shell::Bash,
-        Generated::Zsh => clap_complete::Shell::Zsh,
-        Generated::Fish => clap_complete::Shell::Fish,
-        Generated::Man => {
-            clap_mangen::Man::new(command)
-                .render(&mut out)
-                .context("cannot write the man page")?;
-            return Ok(ExitCode::SUCCESS);
-        }
+        Generated::Bash => Some(clap_complete::Shell::Bash),
+        Generated::Zsh => Some(clap_complete::Shell::Zsh),
+        Generated::Fish => Some(clap_complete::Shell::Fish),
+        Generated::Man => None,
     };
-    clap_complete::generate(shell, &mut command, "switchyard", &mut out);
-    Ok(ExitCode::SUCCESS)
+    match shell {
+        Some(shell) => clap_complete::generate(shell, &mut command, "switchyard", &mut text),
+        None => clap_mangen::Man::new(command)
+            .render(&mut text)
+            .context("cannot render the man page")?,
+    }
+    let mut out = std::io::stdout().lock();
+    match out.write_all(&text).and_then(|()| out.flush()) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(e).context("cannot write to standard output"),
+    }
 }

@@ -187,6 +187,23 @@ fn generate_writes_completions_and_a_man_page() {
     }
 }
 
+#[test]
+fn generate_into_a_closed_pipe_ends_quietly_without_a_panic() {
+    // `switchyard generate bash | head -1`: the reader is gone before the output is.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    for what in ["bash", "zsh", "fish", "man"] {
+        let out = switchyard()
+            .args(["generate", what])
+            .stdout(writer.try_clone().unwrap())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{what}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "{what}: {stderr}");
+    }
+}
+
 /// The README's main command: the demo serves HTTP, DNS and the admin API, and stops
 /// cleanly on SIGTERM. It uses the demo's fixed ports, so it is the only test that does.
 #[test]
