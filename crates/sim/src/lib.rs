@@ -54,11 +54,30 @@ pub const DIRECT: &str = "direct";
 /// when stderr is a terminal. The caller prints [`Report::table`].
 pub fn run_file(path: &Path, out_dir: Option<&Path>, progress: bool) -> Result<Report, SimError> {
     let scenario = Scenario::load(path)?;
+    if let Some(dir) = out_dir {
+        // before the run, which may take minutes: a bad DIR is said at once
+        prepare_out_dir(dir)?;
+    }
     let report = run(&scenario, progress)?;
     if let Some(dir) = out_dir {
         report.write_all(dir)?;
     }
     Ok(report)
+}
+
+/// Creates `dir` (and its parents) for the results, or says why it cannot be.
+fn prepare_out_dir(dir: &Path) -> Result<(), SimError> {
+    let wrap = |source| SimError::Write {
+        path: dir.to_owned(),
+        source,
+    };
+    if dir.exists() && !dir.is_dir() {
+        return Err(wrap(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            "it is a file, not a directory",
+        )));
+    }
+    std::fs::create_dir_all(dir).map_err(wrap)
 }
 
 /// Runs every run of a scenario (`direct` first if asked for, then each algorithm).

@@ -297,3 +297,22 @@ fn long_run_names_stay_inside_the_charts_and_apart() {
         }
     }
 }
+
+#[test]
+fn an_out_dir_that_is_a_file_is_refused_before_the_run() {
+    // it was found only after the whole run, as "FILE/results.json: cannot write: File
+    // exists (os error 17)"
+    let dir = tempfile::tempdir().expect("temp dir");
+    let scenario = dir.path().join("s.toml");
+    std::fs::write(&scenario, SCENARIO).expect("write scenario");
+    let err = run_file(&scenario, Some(&scenario), false)
+        .expect_err("a file is no output directory")
+        .to_string();
+    assert_eq!(
+        err,
+        format!(
+            "{}: cannot write: it is a file, not a directory",
+            scenario.display()
+        )
+    );
+}
