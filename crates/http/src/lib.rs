@@ -26,6 +26,7 @@ pub mod framing;
 mod guard;
 mod h1;
 pub mod parse;
+mod path;
 mod proxy;
 mod route;
 mod server;

@@ -143,10 +143,12 @@ pub(crate) fn decide<'s>(
     if state.log.enabled() {
         *log = Some(entry(state, client, parts, host));
     }
+    // Routes see the path as servers will read it (`/x/../admin` is `/admin`).
+    let normal = crate::path::normalized(parts.uri.path());
     let view = RequestView {
         method: &parts.method,
         host,
-        path: parts.uri.path(),
+        path: normal.as_deref().unwrap_or(parts.uri.path()),
         query: parts.uri.query(),
         headers: &parts.headers,
     };
@@ -216,7 +218,7 @@ pub(crate) fn decide<'s>(
         parts.headers.insert(name.clone(), value.clone());
     }
     let forwarding = forward::take_forwarding(&mut parts.headers, state.scheme);
-    let pq = rewritten_path(&parts.uri, strip);
+    let pq = rewritten_path(&parts.uri, strip, normal.as_deref());
     match target.proto {
         Proto::Http1 => {
             if !parts.headers.contains_key(HOST) {
@@ -523,14 +525,15 @@ fn hash_host(host: &str) -> u64 {
     }
 }
 
-/// The path and query to send, with the route's prefix stripped.
-fn rewritten_path(uri: &Uri, strip: Option<&str>) -> PathAndQuery {
+/// The path and query to send, with the route's prefix stripped (from `normal`, the
+/// normalized path the route matched, when the path was not normal).
+fn rewritten_path(uri: &Uri, strip: Option<&str>, normal: Option<&str>) -> PathAndQuery {
     let pq = uri
         .path_and_query()
         .cloned()
         .unwrap_or_else(|| PathAndQuery::from_static("/"));
     let Some(prefix) = strip else { return pq };
-    let Some(rest) = pq.path().strip_prefix(prefix) else {
+    let Some(rest) = normal.unwrap_or(pq.path()).strip_prefix(prefix) else {
         return pq;
     };
     let mut out = String::with_capacity(pq.as_str().len());
@@ -749,13 +752,19 @@ mod tests {
     #[test]
     fn strip_prefix_keeps_a_leading_slash_and_the_query() {
         let uri: Uri = "/api/v2/users?x=1".parse().unwrap();
-        assert_eq!(rewritten_path(&uri, Some("/api/v2")).as_str(), "/users?x=1");
         assert_eq!(
-            rewritten_path(&uri, Some("/api/v2/")).as_str(),
+            rewritten_path(&uri, Some("/api/v2"), None).as_str(),
+            "/users?x=1"
+        );
+        assert_eq!(
+            rewritten_path(&uri, Some("/api/v2/"), None).as_str(),
             "/users?x=1"
         );
         let exact: Uri = "/api".parse().unwrap();
-        assert_eq!(rewritten_path(&exact, Some("/api")).as_str(), "/");
-        assert_eq!(rewritten_path(&uri, None).as_str(), "/api/v2/users?x=1");
+        assert_eq!(rewritten_path(&exact, Some("/api"), None).as_str(), "/");
+        assert_eq!(
+            rewritten_path(&uri, None, None).as_str(),
+            "/api/v2/users?x=1"
+        );
     }
 }

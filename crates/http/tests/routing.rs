@@ -311,3 +311,59 @@ async fn rewrites_strip_the_prefix_and_set_and_remove_headers() {
     assert!(!seen.headers.contains_key("x-debug"));
     h.stop().await;
 }
+
+#[tokio::test]
+async fn routes_match_the_path_as_servers_read_it() {
+    // nginx and most servers read `/x/../admin`, `//admin`, `/./admin` and `/%61dmin` as
+    // `/admin`: a route guarding `/admin` with a 403 let all of them through.
+    let be = backends::echo().await;
+    let deny = route(
+        Matchers {
+            path: Some(PathMatch::Prefix("/admin".into())),
+            ..m()
+        },
+        RouteAction::Respond {
+            status: 403,
+            body: "forbidden".into(),
+        },
+    );
+    let strip = route(
+        Matchers {
+            path: Some(PathMatch::Prefix("/api".into())),
+            ..m()
+        },
+        RouteAction::Forward {
+            pool: "app".into(),
+            strip_prefix: true,
+            set_headers: vec![],
+            remove_headers: vec![],
+        },
+    );
+    let h = start(
+        listener(Some("app"), vec![deny, strip]),
+        vec![pool("app", "round_robin", &[("a", be.addr)])],
+    )
+    .await;
+    for path in [
+        "/x/../admin",
+        "//admin",
+        "/./admin/",
+        "/%61dmin",
+        "/%2e%2e/admin",
+    ] {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+        let reply = raw(h.addr, req.as_bytes()).await;
+        assert!(reply.starts_with("HTTP/1.1 403"), "{path}: {reply}");
+    }
+    assert!(be.seen().is_empty(), "nothing reached the server");
+    // A path the route did not match is sent as it came; a stripped prefix is stripped
+    // from the path the route matched.
+    for (path, sent) in [("/%61dm/./x", "/%61dm/./x"), ("/z/../api//users", "/users")] {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+        let reply = raw(h.addr, req.as_bytes()).await;
+        assert!(reply.starts_with("HTTP/1.1 200"), "{path}: {reply}");
+        let seen = be.seen().pop().unwrap();
+        assert_eq!(seen.uri, sent, "{path}");
+    }
+    h.stop().await;
+}
