@@ -552,6 +552,31 @@ fn an_invalid_zone_name_is_one_error_not_one_per_name_in_the_zone() {
 }
 
 #[test]
+fn an_rrset_too_large_for_any_dns_message_is_refused() {
+    // 20 TXT values of 4000 bytes: every answer, even over TCP, was an empty one with TC
+    let values: Vec<String> = (0..20)
+        .map(|i| format!("\"{}\"", "x".repeat(3980 + i)))
+        .collect();
+    let src = format!(
+        "{ZONE}[[zone.record]]\nname = \"big\"\ntype = \"TXT\"\nvalues = [{}]\n",
+        values.join(", ")
+    );
+    let e = only(&src);
+    assert!(
+        e.starts_with("7:10: these TXT values take ")
+            && e.ends_with("bytes on the wire, more than one DNS message can carry (65229)"),
+        "{e}"
+    );
+    assert_eq!(hint(&src), "spread them over several names");
+    // 16 of them fit
+    let src = format!(
+        "{ZONE}[[zone.record]]\nname = \"big\"\ntype = \"TXT\"\nvalues = [{}]\n",
+        values[..16].join(", ")
+    );
+    assert!(parse(&src, "lb.toml").is_ok());
+}
+
+#[test]
 fn cname_loops_are_refused_once_with_their_path() {
     let cname = |name: &str, target: &str| {
         format!("[[zone.record]]\nname = \"{name}\"\ntype = \"CNAME\"\nvalues = [\"{target}\"]\n")

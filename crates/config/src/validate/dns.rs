@@ -413,8 +413,25 @@ fn static_data(
             Err((msg, None)) => cx.error(v.span(), msg),
         }
     }
+    // Every answer carries the whole RRset: one too large for a 65535-byte TCP message
+    // could only ever be answered truncated, over UDP and TCP alike.
+    let size: usize = out.iter().map(rdata::wire_len).sum();
+    if size > MAX_RRSET_WIRE {
+        cx.error_hint(
+            values.span(),
+            format!(
+                "these {rtype} values take {size} bytes on the wire, more than one DNS message \
+                 can carry ({MAX_RRSET_WIRE})"
+            ),
+            "spread them over several names",
+        );
+    }
     Some(RecordData::Static(out))
 }
+
+/// The most an RRset may take in an answer: a TCP message (65535 bytes) less room for
+/// the header, the longest question, and an OPT record with Client Subnet.
+const MAX_RRSET_WIRE: usize = 65535 - 12 - 259 - 35;
 
 fn address_type(cx: &mut Ctx, r: &RawRecord, rtype: RecordType, what: &str) -> bool {
     if !rtype.is_address() {

@@ -126,6 +126,29 @@ pub(crate) fn parse(rtype: RecordType, s: &str, zone: &str) -> Result<RData, Bad
     }
 }
 
+/// The size of one value on the wire, as a record of an answer: a 2-byte compressed owner,
+/// type, class, TTL and length (10 bytes), then the rdata with names uncompressed.
+pub(crate) fn wire_len(v: &RData) -> usize {
+    let name = |n: &str| {
+        let n = n.trim_end_matches('.');
+        if n.is_empty() {
+            1
+        } else {
+            n.len() + 2
+        }
+    };
+    let rdata = match v {
+        RData::A(_) => 4,
+        RData::Aaaa(_) => 16,
+        RData::Cname(n) | RData::Ns(n) => name(n),
+        RData::Txt(t) => t.len() + t.len().div_ceil(255).max(1),
+        RData::Mx { exchange, .. } => 2 + name(exchange),
+        RData::Srv { target, .. } => 6 + name(target),
+        RData::Caa { tag, value, .. } => 2 + tag.len() + value.len(),
+    };
+    12 + rdata
+}
+
 fn mx(s: &str, zone: &str) -> Result<RData, Bad> {
     const FORM: &str = "PREFERENCE HOST, e.g. 10 mail.example.com";
     let mut parts = s.split_whitespace();
