@@ -12,14 +12,14 @@ use crate::cli::{Cli, Generated, SimulateArgs};
 pub fn check(path: &Path) -> ExitCode {
     match switchyard_config::load(path) {
         Ok(config) => {
-            println!(
-                "{}: configuration is valid ({} listeners, {} pools, {} zones, {} datacenters)",
+            print_out(&format!(
+                "{}: configuration is valid ({} listeners, {} pools, {} zones, {} datacenters)\n",
                 path.display(),
                 config.listeners.len(),
                 config.pools.len(),
                 config.zones.len(),
                 config.datacenters.len()
-            );
+            ));
             ExitCode::SUCCESS
         }
         Err(errors) => {
@@ -32,6 +32,19 @@ pub fn check(path: &Path) -> ExitCode {
             );
             ExitCode::from(2)
         }
+    }
+}
+
+/// Writes `text` to standard output. A reader that went away (`| head`) is not an error,
+/// as for any Unix filter; `print!` would panic on it.
+pub fn print_out(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            eprintln!("switchyard: cannot write to standard output: {e}");
+        }
+        _ => {}
     }
 }
 
@@ -138,9 +151,9 @@ pub fn simulate(args: &SimulateArgs) -> ExitCode {
     let progress = std::io::stderr().is_terminal();
     match switchyard_sim::run_file(&args.scenario, args.out.as_deref(), progress) {
         Ok(report) => {
-            print!("{}", report.table());
+            print_out(&report.table());
             if let Some(dir) = &args.out {
-                println!("results written to {}", dir.display());
+                print_out(&format!("results written to {}\n", dir.display()));
             }
             ExitCode::SUCCESS
         }

@@ -188,19 +188,37 @@ fn generate_writes_completions_and_a_man_page() {
 }
 
 #[test]
-fn generate_into_a_closed_pipe_ends_quietly_without_a_panic() {
+fn printing_into_a_closed_pipe_ends_quietly_without_a_panic() {
     // `switchyard generate bash | head -1`: the reader is gone before the output is.
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
-    for what in ["bash", "zsh", "fish", "man"] {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        &dir,
+        "[[pool]]\nname = \"app\"\n[[pool.server]]\nname = \"a\"\naddress = \"127.0.0.1:9001\"\n",
+    );
+    let scenario = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scenarios/heterogeneous.toml"
+    );
+    let config = config.to_str().unwrap();
+    for args in [
+        &["generate", "bash"][..],
+        &["generate", "zsh"],
+        &["generate", "fish"],
+        &["generate", "man"],
+        &["check", "-c", config],
+        &["demo", "--print-config"],
+        &["simulate", scenario],
+    ] {
         let out = switchyard()
-            .args(["generate", what])
+            .args(args)
             .stdout(writer.try_clone().unwrap())
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!stderr.contains("panicked"), "{what}: {stderr}");
-        assert_eq!(out.status.code(), Some(0), "{what}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
     }
 }
 

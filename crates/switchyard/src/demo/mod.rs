@@ -58,7 +58,7 @@ pub fn printable_config() -> String {
 /// Entry point of `switchyard demo`.
 pub fn main(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     if args.print_config {
-        print!("{}", printable_config());
+        crate::commands::print_out(&printable_config());
         return Ok(ExitCode::SUCCESS);
     }
     let dir = tempfile::Builder::new()
