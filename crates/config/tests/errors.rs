@@ -988,3 +988,14 @@ fn routes_may_not_set_or_remove_framing_and_connection_fields() {
         Some("remove \"content-length\" from remove_headers")
     );
 }
+
+#[test]
+fn alpn_offers_only_the_protocols_served() {
+    // With alpn = ["h3"] every client offering h2 or http/1.1 failed its handshake.
+    let src = listener(
+        "https",
+        &format!("pool = \"app\"\n[listener.tls]\ncertificates = [{{ cert = \"{}\", key = \"{}\" }}]\nalpn = [\"h3\", \"http/1.1\"]\n", data("a.pem"), data("a.key")),
+    );
+    assert_eq!(only(&src), "13:9: alpn protocol \"h3\" is not served here");
+    assert_eq!(hint(&src), "use \"h2\", \"http/1.1\" or \"http/1.0\"");
+}

@@ -51,10 +51,13 @@ pub(crate) fn termination(
     let alpn = t.alpn.as_ref().map_or_else(TlsTerm::default_alpn, |list| {
         list.iter()
             .map(|p| {
-                if p.get_ref().is_empty() || p.get_ref().len() > 255 {
-                    cx.error(
+                // Any other name, once offered, makes every client that offers only
+                // these fail its handshake ("no application protocol").
+                if !["h2", "http/1.1", "http/1.0"].contains(&p.get_ref().as_str()) {
+                    cx.error_hint(
                         p.span(),
-                        format!("invalid alpn protocol \"{}\"", p.get_ref()),
+                        format!("alpn protocol \"{}\" is not served here", p.get_ref()),
+                        "use \"h2\", \"http/1.1\" or \"http/1.0\"",
                     );
                 }
                 p.get_ref().clone()
