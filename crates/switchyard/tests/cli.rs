@@ -172,6 +172,11 @@ fn run_on_a_port_in_use_says_why_once_and_exits_1() {
         "{err}"
     );
     assert_eq!(err.matches("in use").count(), 1, "{err}");
+    // Logs into a pipe or file (journald, a log collector) carry no terminal colour codes.
+    assert!(
+        !err.contains('\x1b'),
+        "colour codes in logs written to a pipe: {err:?}"
+    );
     drop(taken);
 }
 
