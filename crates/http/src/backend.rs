@@ -337,7 +337,10 @@ impl Backends {
 }
 
 async fn handshake_h1(conn: Conn) -> hyper::Result<http1::SendRequest<RequestBody>> {
-    let (sender, connection) = http1::Builder::new().handshake(TokioIo::new(conn)).await?;
+    let (sender, connection) = http1::Builder::new()
+        .max_headers(crate::h1::head::MAX_HEADERS)
+        .handshake(TokioIo::new(conn))
+        .await?;
     tokio::spawn(async move {
         if let Err(e) = connection.with_upgrades().await {
             tracing::debug!(error = %e, "backend connection ended");

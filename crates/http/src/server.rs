@@ -205,6 +205,8 @@ async fn http<S>(
         .timer(TokioTimer::new())
         .header_read_timeout(None)
         .max_buf_size(MAX_HEADER_BYTES)
+        // The HTTP/1 engine's field limit (hyper's own is 100): same answer from both.
+        .max_headers(crate::h1::head::MAX_HEADERS)
         .keep_alive(true);
     // HTTP/2 limits set here on purpose rather than left to hyper's and h2's defaults
     // (today the same values), so that a dependency update cannot loosen them:

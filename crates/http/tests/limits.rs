@@ -164,3 +164,67 @@ async fn the_access_log_has_one_line_per_request() {
     assert!(v["total_ms"].as_f64().unwrap() >= v["ttfb_ms"].as_f64().unwrap());
     h.stop().await;
 }
+
+/// A server that reads one request head and answers with `fields` extra header fields.
+async fn many_fields_backend(fields: usize) -> std::net::SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let mut out = String::from("HTTP/1.1 200 OK\r\n");
+                for i in 0..fields {
+                    out.push_str(&format!("x-r{i}: v\r\n"));
+                }
+                out.push_str("Content-Length: 2\r\nConnection: close\r\n\r\nok");
+                let _ = s.write_all(out.as_bytes()).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn both_engines_take_the_same_number_of_header_fields() {
+    // hyper (which serves listeners that can reach an HTTP/2 pool) stopped at 100 fields
+    // where the HTTP/1 engine takes 128: 110 fields got 431 on one listener, 200 on another.
+    let be = many_fields_backend(110).await;
+    let mut h2_pool = pool("grpc", "round_robin", &[("g", be)]);
+    h2_pool.backend_protocol = config::BackendProtocol::Http2;
+    let to_grpc = route(
+        config::Matchers {
+            path: Some(config::PathMatch::Prefix("/grpc".into())),
+            ..Default::default()
+        },
+        forward("grpc"),
+    );
+    let fields: String = (0..110).map(|i| format!("x-q{i}: v\r\n")).collect();
+    let req = format!("GET /x HTTP/1.1\r\nHost: a\r\n{fields}Connection: close\r\n\r\n");
+    for with_h2_pool in [false, true] {
+        let mut pools = vec![pool("app", "round_robin", &[("a", be)])];
+        let mut routes = vec![];
+        if with_h2_pool {
+            pools.push(h2_pool.clone());
+            routes.push(to_grpc.clone());
+        }
+        let h = start(listener(Some("app"), routes), pools).await;
+        let reply = raw(h.addr, req.as_bytes()).await;
+        assert!(
+            reply.starts_with("HTTP/1.1 200"),
+            "h2 pool {with_h2_pool}: {reply:.200}"
+        );
+        assert!(
+            reply.contains("x-r109: v"),
+            "h2 pool {with_h2_pool}: {reply:.200}"
+        );
+        h.stop().await;
+    }
+}
