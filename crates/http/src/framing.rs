@@ -10,8 +10,9 @@
 //! - a request head is held back until complete, checked, and released whole. A head
 //!   with a bare CR or LF, obs-fold, whitespace before a colon, `Content-Length` with
 //!   `Transfer-Encoding`, differing or malformed lengths, any transfer coding other than
-//!   exactly `chunked`, `Transfer-Encoding` on HTTP/1.0, or more than one `Host` (RFC 9112
-//!   §3.2: routing would read one, the server maybe another) is replaced by [`POISON`],
+//!   exactly `chunked`, `Transfer-Encoding` on HTTP/1.0, more than one `Host` (RFC 9112
+//!   §3.2: routing would read one, the server maybe another) or a `Host` that is no
+//!   host name (`a b`, `a/b`) is replaced by [`POISON`],
 //!   which hyper answers with `400` before closing the connection;
 //! - bodies are tracked (length or chunked, with strict chunk-size lines, chunk CRLFs and
 //!   trailer lines) so the next head is found exactly where a strict server finds it. A
@@ -58,6 +59,9 @@ pub enum Violation {
     DuplicateHost,
     /// An HTTP/1.1 request without a `Host` field (RFC 9112 3.2 requires `400`).
     MissingHost,
+    /// A `Host` value that is no host (`a b`, `a/b`, `x@y`; RFC 9112 3.2 requires `400`):
+    /// routes and servers would each make something else of it.
+    BadHost,
     HostMismatch,
     BadChunkSize,
     BadChunkEnd,
@@ -489,6 +493,9 @@ pub fn check_head(head: &[u8], first: bool) -> Result<HeadInfo, Violation> {
     if f.hosts == 0 && version.eq_ignore_ascii_case(b"HTTP/1.1") {
         return Err(Violation::MissingHost);
     }
+    if f.host.is_some_and(|h| !valid_host(h)) {
+        return Err(Violation::BadHost);
+    }
     if let (Some(authority), Some(host)) = (absolute_authority(target), f.host) {
         // Routing uses the target's authority, the server gets the Host field: they
         // must name the same host (RFC 9112 3.2.2; HAProxy refuses the same way).
@@ -510,6 +517,35 @@ pub fn check_head(head: &[u8], first: bool) -> Result<HeadInfo, Violation> {
         tunnel,
         h2_preface: false,
     })
+}
+
+/// A `Host` value: empty, or `uri-host [":" port]` (RFC 3986 3.2.2): a name of
+/// unreserved, percent-encoded and sub-delimiter characters, or a bracketed IP literal.
+fn valid_host(v: &[u8]) -> bool {
+    let (host, port) = match v.strip_prefix(b"[") {
+        Some(rest) => match rest.iter().position(|&b| b == b']') {
+            Some(end) => {
+                let literal = &rest[..end];
+                let ok = |b: &u8| b.is_ascii_alphanumeric() || b":._~%-".contains(b);
+                if literal.is_empty() || !literal.iter().all(ok) {
+                    return false;
+                }
+                (&b""[..], &rest[end + 1..])
+            }
+            None => return false,
+        },
+        None => match v.iter().position(|&b| b == b':') {
+            Some(colon) => (&v[..colon], &v[colon..]),
+            None => (v, &b""[..]),
+        },
+    };
+    let name = |b: &u8| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(b);
+    let port_ok = match port.split_first() {
+        None => true,
+        Some((b':', digits)) => digits.iter().all(u8::is_ascii_digit),
+        Some(_) => false,
+    };
+    host.iter().all(name) && port_ok
 }
 
 /// What the header fields say about framing.
@@ -756,6 +792,38 @@ mod tests {
             refused(b"GET / HTTP/1.1\r\nX-A: 1\r\n\r\n"),
             Violation::MissingHost
         );
+        for bad in [
+            &b"a b"[..],
+            b"a/b",
+            b"u@a",
+            b"a:80:80",
+            b"a:x",
+            b"[::1",
+            b"a\\b",
+            b"[]",
+        ] {
+            let mut head = b"GET / HTTP/1.1\r\nHost: ".to_vec();
+            head.extend_from_slice(bad);
+            head.extend_from_slice(b"\r\n\r\n");
+            assert_eq!(
+                refused(&head),
+                Violation::BadHost,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        for good in [
+            "a",
+            "A.example.COM.:8080",
+            "[::1]:80",
+            "[v1.x]",
+            "127.0.0.1",
+            "a:",
+            "xn--bcher-kva.ch",
+        ] {
+            let head = format!("GET / HTTP/1.1\r\nHost: {good}\r\n\r\n");
+            assert!(run(head.as_bytes()).1.is_empty(), "{good}");
+        }
         let (out, _) = run(b"GET / HTTP/1.1\nHost: a\r\n\r\n");
         assert_eq!(out, POISON);
         // HTTP/1.0 predates Host: it may come without one.

@@ -76,6 +76,16 @@ const CASES: &[(&str, &[u8])] = &[
         b"GET http://public.test/smuggled HTTP/1.1\r\nHost: admin.internal\r\nConnection: close\r\n\r\n",
     ),
     (
+        // A Host that is no host name: `*.example.com` routes matched it, a server read
+        // something else of it (RFC 9112 §3.2: 400).
+        "host_with_a_slash",
+        b"GET /smuggled HTTP/1.1\r\nHost: admin.internal/.example.com\r\nConnection: close\r\n\r\n",
+    ),
+    (
+        "host_with_a_space",
+        b"GET /smuggled HTTP/1.1\r\nHost: admin.internal x.example.com\r\nConnection: close\r\n\r\n",
+    ),
+    (
         "smuggle_in_second_pipelined_request",
         b"GET /first HTTP/1.1\r\nHost: a\r\n\r\nPOST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n",
     ),
