@@ -521,7 +521,7 @@ pub fn check_head(head: &[u8], first: bool) -> Result<HeadInfo, Violation> {
 
 /// A `Host` value: empty, or `uri-host [":" port]` (RFC 3986 3.2.2): a name of
 /// unreserved, percent-encoded and sub-delimiter characters, or a bracketed IP literal.
-fn valid_host(v: &[u8]) -> bool {
+pub(crate) fn valid_host(v: &[u8]) -> bool {
     let (host, port) = match v.strip_prefix(b"[") {
         Some(rest) => match rest.iter().position(|&b| b == b']') {
             Some(end) => {

@@ -33,6 +33,7 @@ use crate::affinity::{self, Affinity};
 use crate::backend::{Failure, Lease, Proto, SendError};
 use crate::body::{RequestBody, ResponseBody, Tracked};
 use crate::forward::{self, Forwarding, Peer};
+use crate::framing;
 use crate::guard::Activity;
 use crate::parse;
 use crate::route::{self, Action, RequestView};
@@ -132,11 +133,19 @@ pub(crate) fn decide<'s>(
             };
         }
         Some(a) => HostSrc::Authority(a.clone()),
-        None => parts
-            .headers
-            .get(HOST)
-            .cloned()
-            .map_or(HostSrc::Missing, HostSrc::Header),
+        None => match parts.headers.get(HOST) {
+            // HTTP/1 heads had their Host checked by the framing guard; an HTTP/2 request
+            // without `:authority` names its host here only.
+            Some(h) if parts.version == Version::HTTP_2 && !framing::valid_host(h.as_bytes()) => {
+                return Decision::Local {
+                    status: StatusCode::BAD_REQUEST,
+                    body: Bytes::from_static(b"bad request\n"),
+                    location: None,
+                };
+            }
+            Some(h) => HostSrc::Header(h.clone()),
+            None => HostSrc::Missing,
+        },
     };
     let host = host_src.host();
     let client = peer.addr;

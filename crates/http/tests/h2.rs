@@ -146,3 +146,81 @@ async fn a_kept_alive_server_connection_closed_as_it_was_reused_is_not_a_502() {
     assert_eq!(snap.server("a").unwrap().stats().failures_total(), 0);
     h.stop().await;
 }
+
+/// Send one HTTP/2 request whose header block is `fields` (HPACK literals, no
+/// `:authority`) over a raw connection; the response's `:status` (hpack static index).
+async fn raw_h2_status(addr: std::net::SocketAddr, fields: &[(&str, &str)]) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut block = Vec::new();
+    for (n, v) in fields {
+        block.push(0x00); // literal without indexing, new name
+        block.push(n.len() as u8);
+        block.extend_from_slice(n.as_bytes());
+        block.push(v.len() as u8);
+        block.extend_from_slice(v.as_bytes());
+    }
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    out.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]); // SETTINGS
+    let len = block.len() as u32;
+    out.extend_from_slice(&len.to_be_bytes()[1..]);
+    out.extend_from_slice(&[1, 0x05, 0, 0, 0, 1]); // HEADERS, END_STREAM|END_HEADERS, stream 1
+    out.extend_from_slice(&block);
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(&out).await.unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        // Frames: 3 length, 1 type, 1 flags, 4 stream.
+        let mut at = 0;
+        while buf.len() >= at + 9 {
+            let len = u32::from_be_bytes([0, buf[at], buf[at + 1], buf[at + 2]]) as usize;
+            let (kind, stream) = (buf[at + 3], buf[at + 5..at + 9] == [0, 0, 0, 1]);
+            if buf.len() < at + 9 + len {
+                break;
+            }
+            if kind == 1 && stream {
+                // The server's first field is :status, an indexed static entry.
+                return match buf[at + 9] {
+                    0x88 => 200,
+                    0x8c => 400,
+                    0x8d => 404,
+                    other => panic!("unexpected :status encoding {other:#x}"),
+                };
+            }
+            if kind == 3 && stream {
+                return 0; // RST_STREAM: refused as malformed
+            }
+            at += 9 + len;
+        }
+        let n = tokio::time::timeout(std::time::Duration::from_secs(5), s.read(&mut chunk))
+            .await
+            .expect("answer in time")
+            .unwrap();
+        assert!(n > 0, "closed without an answer");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[tokio::test]
+async fn an_h2_host_field_that_is_no_host_is_refused() {
+    // Without :authority the `host` field names the host: `x/y.example.com` matched a
+    // `*.example.com` route while a server read something else of it.
+    let (be, h) = echo_behind_proxy().await;
+    let fields = |host| {
+        [
+            (":method", "GET"),
+            (":scheme", "http"),
+            (":path", "/x"),
+            ("host", host),
+        ]
+    };
+    assert_eq!(raw_h2_status(h.addr, &fields("x/y.example.com")).await, 400);
+    assert_eq!(raw_h2_status(h.addr, &fields("a b")).await, 400);
+    assert!(be.seen().is_empty(), "nothing reached the server");
+    assert_eq!(
+        raw_h2_status(h.addr, &fields("a.example.com:80")).await,
+        200
+    );
+    assert_eq!(be.seen().len(), 1);
+    h.stop().await;
+}
