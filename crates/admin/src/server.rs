@@ -81,6 +81,11 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// How long a client may take to send a request's headers (slow-loris guard).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a connection accepted just before the server stops (a reload that changes
+/// `[admin]` replaces the server) still has for its request to arrive: a client that
+/// connected a moment earlier is answered, a silent one does not hold up shutdown.
+pub const FIRST_BYTES_AFTER_STOP: Duration = Duration::from_millis(500);
+
 /// How long a client may take to send a request's body (slow-body guard).
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -135,6 +140,9 @@ pub async fn serve(
     let mut refused = OverLimit::default();
     loop {
         let (stream, peer) = tokio::select! {
+            // Stopped means stopped: a connection that is also ready is left in the
+            // backlog for the server that replaces this one (same socket, new token).
+            biased;
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
@@ -161,18 +169,38 @@ pub async fn serve(
         tokio::spawn(
             async move {
                 let _slot = slot;
+                let stopped = async {
+                    shutdown.cancelled().await;
+                    tokio::time::sleep(FIRST_BYTES_AFTER_STOP).await;
+                };
                 let started = tokio::select! {
-                    _ = shutdown.cancelled() => false,
                     started = first_bytes(&stream) => started,
+                    _ = stopped => false,
                 };
                 if !started {
                     debug!("admin connection closed: no request within 5s");
                     return;
                 }
+                // Stopped while the request was on its way: answer it and close. (Under a
+                // graceful shutdown already begun, hyper would close a connection that
+                // has not started its first request, with the request unread.)
+                let stopped_meanwhile = shutdown.is_cancelled();
+                let mut builder = builder;
+                if stopped_meanwhile {
+                    builder.http1().keep_alive(false);
+                }
                 let conn = builder
                     .serve_connection(TokioIo::new(stream), service)
                     .into_owned();
-                if let Err(err) = watcher.watch(conn).await {
+                let ended = if stopped_meanwhile {
+                    let _shutdown_waits_for_this = watcher;
+                    tokio::time::timeout(SHUTDOWN_GRACE, conn)
+                        .await
+                        .unwrap_or(Ok(()))
+                } else {
+                    watcher.watch(conn).await
+                };
+                if let Err(err) = ended {
                     debug!(%err, "admin connection ended with an error");
                 }
             }

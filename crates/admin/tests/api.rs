@@ -845,3 +845,30 @@ async fn a_declared_length_over_the_limit_is_413_before_any_body_arrives() {
     let text = String::from_utf8_lossy(&buf[..n]);
     assert!(text.starts_with("HTTP/1.1 413"), "{text}");
 }
+
+/// A connection accepted just before the server stops (a reload that changes `[admin]`
+/// replaces the server) whose request arrives a moment later is still answered.
+#[tokio::test]
+async fn a_connection_accepted_just_before_a_stop_is_still_answered() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = common::serve(None).await;
+    let mut stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    s.shutdown.cancel();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    stream
+        .write_all(b"GET /livez HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer))
+        .await
+        .expect("answered in time")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    tokio::time::timeout(Duration::from_secs(7), s.task)
+        .await
+        .expect("serve returns")
+        .unwrap();
+}
