@@ -17,7 +17,8 @@ use crate::state::{ConnectionsDoc, StateDoc};
 pub type ReloadFuture =
     Pin<Box<dyn Future<Output = Result<ReloadSummary, Vec<String>>> + Send + 'static>>;
 
-/// The runtime's side of the admin API.
+/// The runtime's side of the admin API. Implementations log each change they make, in
+/// operators' words; the handlers do not, so one change is one log line.
 pub trait Control: Send + Sync + 'static {
     /// A snapshot of everything the API and dashboard show.
     fn state(&self) -> StateDoc;

@@ -206,14 +206,6 @@ pub(crate) fn server_action(
         Action::Enable => (shared.control.enable(pool, server), "enable"),
         Action::Disable => (shared.control.disable(pool, server), "disable"),
     };
-    if result.is_ok() {
-        info!(
-            pool,
-            server,
-            action = name,
-            "operator changed a server through the admin API"
-        );
-    }
     control_result(
         result,
         json!({"pool": pool, "server": server, "action": name}),
@@ -231,12 +223,6 @@ pub(crate) fn set_weight(shared: &Shared, pool: &str, server: &str, weight: i64)
         );
     };
     let result = shared.control.set_weight(pool, server, weight);
-    if result.is_ok() {
-        info!(
-            pool,
-            server, weight, "operator set a server's weight through the admin API"
-        );
-    }
     control_result(
         result,
         json!({"pool": pool, "server": server, "weight": weight}),
@@ -245,12 +231,6 @@ pub(crate) fn set_weight(shared: &Shared, pool: &str, server: &str, weight: i64)
 
 pub(crate) fn set_algorithm(shared: &Shared, pool: &str, algorithm: &str) -> Response<Body> {
     let result = shared.control.set_algorithm(pool, algorithm);
-    if result.is_ok() {
-        info!(
-            pool,
-            algorithm, "operator switched a pool's algorithm through the admin API"
-        );
-    }
     control_result(result, json!({"pool": pool, "algorithm": algorithm}))
 }
 

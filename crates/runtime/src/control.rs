@@ -38,7 +38,13 @@ impl RuntimeControl {
         p.pool
             .set_admin(server, state)
             .map_err(|_| ControlError::unknown_server(pool, server))?;
-        tracing::info!(pool, server, state = ?state, "operator set server {pool}/{server} to {}", admin_word(state));
+        let word = admin_word(state);
+        tracing::info!(
+            pool,
+            server,
+            state = word,
+            "operator set server {pool}/{server} to {word} through the admin API"
+        );
         Ok(())
     }
 }
@@ -121,7 +127,7 @@ impl Control for RuntimeControl {
             pool,
             server,
             weight,
-            "operator set the weight of {pool}/{server} to {weight}"
+            "operator set the weight of {pool}/{server} to {weight} through the admin API"
         );
         Ok(())
     }
@@ -139,7 +145,7 @@ impl Control for RuntimeControl {
         tracing::info!(
             pool,
             algorithm,
-            "operator switched pool {pool} to {algorithm}"
+            "operator switched pool {pool} to {algorithm} through the admin API"
         );
         Ok(())
     }
