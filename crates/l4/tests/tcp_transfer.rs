@@ -14,18 +14,27 @@ const BLOCK: usize = 1 << 20;
 
 /// A server that reads everything, then answers with the CRC32 and byte count and closes.
 async fn crc_sink() -> std::net::SocketAddr {
+    crc_sink_pacing(4 * BLOCK, Duration::ZERO).await
+}
+
+/// [`crc_sink`] reading at most `chunk` bytes at a time with a `pause` after each read: a
+/// slow server, so the proxy's writes block while the client still sends.
+async fn crc_sink_pacing(chunk: usize, pause: Duration) -> std::net::SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((mut s, _)) = l.accept().await {
             tokio::spawn(async move {
                 let mut h = crc32fast::Hasher::new();
-                let mut buf = vec![0u8; 4 * BLOCK];
+                let mut buf = vec![0u8; chunk];
                 let mut total = 0u64;
                 loop {
                     let n = s.read(&mut buf).await.unwrap();
                     if n == 0 {
                         break;
+                    }
+                    if !pause.is_zero() {
+                        tokio::time::sleep(pause).await;
                     }
                     h.update(&buf[..n]);
                     total += n as u64;
@@ -66,7 +75,15 @@ async fn send_through(proxy: std::net::SocketAddr, blocks: u64) -> ((u32, u64), 
 }
 
 async fn transfer(name: &str, splice: bool, blocks: u64) -> Duration {
-    let sink = crc_sink().await;
+    transfer_to(name, splice, blocks, crc_sink().await).await
+}
+
+async fn transfer_to(
+    name: &str,
+    splice: bool,
+    blocks: u64,
+    sink: std::net::SocketAddr,
+) -> Duration {
     let p = pool(name, Algorithm::RoundRobin, &[("sink", sink)]);
     let mut st = build(&listener(name, Some(name), tcp_kind()), &[&p]);
     st.splice = splice;
@@ -105,6 +122,20 @@ async fn one_gib_through_the_proxy_arrives_intact_with_splice() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_gib_through_the_proxy_arrives_intact_with_userspace_copy() {
     transfer("xfer-user", false, 1024).await;
+}
+
+/// A server slower than the client: the proxy holds bytes it cannot write yet while more
+/// arrive, and the client's EOF comes while bytes are still held. All of them must arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_server_gets_every_byte_with_splice() {
+    let sink = crc_sink_pacing(64 * 1024, Duration::from_millis(1)).await;
+    transfer_to("slow-splice", true, 32, sink).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_server_gets_every_byte_with_userspace_copy() {
+    let sink = crc_sink_pacing(64 * 1024, Duration::from_millis(1)).await;
+    transfer_to("slow-user", false, 32, sink).await;
 }
 
 async fn half_close(name: &str, splice: bool) {
