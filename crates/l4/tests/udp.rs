@@ -176,32 +176,6 @@ async fn a_flow_refused_by_its_server_picks_again() {
     );
 }
 
-/// Log lines written while the guard lives (this thread's events only).
-fn capture_logs() -> (
-    std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
-    tracing::subscriber::DefaultGuard,
-) {
-    #[derive(Clone)]
-    struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-    impl std::io::Write for Sink {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = Sink(logs.clone());
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .with_writer(move || sink.clone())
-        .finish();
-    (logs, tracing::subscriber::set_default(subscriber))
-}
-
 /// Datagrams of new clients while no flow can be opened (here: no server up; also a
 /// process out of descriptors) are dropped. They used to log a warning each, so a flood of
 /// datagrams from many ports (cheap, and spoofable) wrote a log line per datagram: 3,787
@@ -209,7 +183,7 @@ fn capture_logs() -> (
 /// every 5 s.
 #[tokio::test]
 async fn datagrams_that_open_no_flow_warn_once_not_each() {
-    let (logs, _guard) = capture_logs();
+    let (logs, _guard) = switchyard_testkit::logs::capture();
     let server = named_udp("s").await;
     let p = pool("udp-noserver", Algorithm::RoundRobin, &[("s", server)]);
     p.set_health("s", false, switchyard_balance::clock::now())
@@ -234,7 +208,7 @@ async fn datagrams_that_open_no_flow_warn_once_not_each() {
         ask(c, proxy.addr, b"x").await.is_none(),
         "no server: dropped"
     );
-    let text = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     let warnings = text
         .lines()
         .filter(|l| l.contains("WARN") && l.contains("udp flow not opened"))

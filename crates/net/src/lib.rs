@@ -8,6 +8,8 @@
 
 mod accept;
 mod fd_limit;
+mod shared_throttle;
 
 pub use accept::{pause_for, AcceptErrors, Throttle, Verdict};
 pub use fd_limit::{raise_open_file_limit, FdLimit, LOW_FD_LIMIT};
+pub use shared_throttle::SharedThrottle;

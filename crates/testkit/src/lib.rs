@@ -7,6 +7,7 @@
 
 pub mod backends;
 pub mod certs;
+pub mod logs;
 pub mod process;
 mod raw;
 pub mod special;
