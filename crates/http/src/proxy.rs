@@ -407,12 +407,7 @@ async fn send_with_retries(
             (None, _) => return Err(StatusCode::BAD_GATEWAY),
         };
         let Some(picked) = pick(plan, &tried[..attempt], clock::now()) else {
-            tracing::warn!(pool = %target.name, "no server up");
-            return Err(if attempt == 0 {
-                StatusCode::SERVICE_UNAVAILABLE
-            } else {
-                StatusCode::BAD_GATEWAY
-            });
+            return Err(target.nothing_to_pick(attempt));
         };
         if attempt > 0 {
             state.stats.retries.fetch_add(1, Relaxed);

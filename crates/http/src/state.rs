@@ -7,10 +7,12 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use http::{HeaderName, HeaderValue};
+use http::{HeaderName, HeaderValue, StatusCode};
 use switchyard_balance::{Pool, ServerId};
 use switchyard_config as config;
+use switchyard_net::SharedThrottle;
 use tokio::sync::Semaphore;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
@@ -58,6 +60,36 @@ pub(crate) struct Target {
     pub proto: Proto,
     pub hash_key: config::HashKey,
     pub affinity: Affinity,
+    /// Paces the warning for requests that find no server up (one per request would
+    /// flood the log during an outage).
+    pub no_server: SharedThrottle,
+}
+
+/// At most one "no server up" warning per pool and listener in this period.
+const NO_SERVER_WARN_EVERY: Duration = Duration::from_secs(5);
+
+// === impl Target ===
+
+impl Target {
+    /// Nothing left to pick on attempt `attempt` (0: the first): logs why, in words and
+    /// paced, and gives the status to answer (503 when no server was up at all, 502
+    /// when every server tried failed and none is left to retry on).
+    pub(crate) fn nothing_to_pick(&self, attempt: usize) -> StatusCode {
+        let pool = &*self.name;
+        if attempt > 0 {
+            // The failed attempts were logged as they failed.
+            tracing::debug!(pool, attempt, "pool {pool}: no other server to retry on after {attempt} failed attempt(s); answering 502");
+            return StatusCode::BAD_GATEWAY;
+        }
+        if let Some(unreported) = self.no_server.record(Instant::now()) {
+            if unreported == 0 {
+                tracing::warn!(pool, "pool {pool} has no server up: answering 503");
+            } else {
+                tracing::warn!(pool, unreported, "pool {pool} has no server up: answering 503 ({unreported} more such requests since the last warning)");
+            }
+        }
+        StatusCode::SERVICE_UNAVAILABLE
+    }
 }
 
 // === impl Shared ===
@@ -237,6 +269,7 @@ fn build_target(
         proto: proto_of(cfg.backend_protocol),
         hash_key: cfg.hash_key.clone(),
         affinity,
+        no_server: SharedThrottle::new(NO_SERVER_WARN_EVERY),
     })
 }
 

@@ -544,11 +544,7 @@ impl Exchange<'_> {
     }
 
     async fn no_server<W: AsyncWrite + Unpin>(&mut self, w: &mut W, attempt: usize) -> bool {
-        tracing::warn!(pool = %self.plan.target.name, "no server up");
-        let status = match attempt {
-            0 => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::BAD_GATEWAY,
-        };
+        let status = self.plan.target.nothing_to_pick(attempt);
         self.fail(w, status).await
     }
 
