@@ -174,6 +174,14 @@ pub(crate) fn decide<'s>(
             };
         }
         Some(Action::Redirect { template, status }) => {
+            if host.is_none() && template.iter().any(|p| matches!(p, route::Piece::Host)) {
+                // HTTP/1.0 without Host: there is no host to redirect to.
+                return Decision::Local {
+                    status: StatusCode::BAD_REQUEST,
+                    body: Bytes::from_static(b"this redirect needs the request's Host\n"),
+                    location: None,
+                };
+            }
             let pq = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
             let q = parts.uri.query().unwrap_or("");
             let location = route::render(template, state.scheme, host.unwrap_or(""), pq, q);

@@ -252,6 +252,24 @@ async fn redirect_and_respond_actions_answer_locally() {
     h.stop().await;
 }
 
+/// An HTTP/1.0 request may come without a Host; a redirect to `https://{host}...` then
+/// has no host to name. It was answered `Location: https:///new/old`; now 400.
+#[tokio::test]
+async fn a_host_redirect_without_a_host_is_400() {
+    let (h, _bes) = routed().await;
+    let answer = raw(h.addr, b"GET /old HTTP/1.0\r\n\r\n").await;
+    assert!(
+        answer.starts_with("HTTP/1.0 400") || answer.starts_with("HTTP/1.1 400"),
+        "{answer}"
+    );
+    assert!(!answer.contains("https:///"), "{answer}");
+    // A redirect whose template does not use the host still works without one.
+    let answer = raw(h.addr, b"GET /moved?a=b HTTP/1.0\r\n\r\n").await;
+    assert!(answer.contains(" 301 "), "{answer}");
+    assert!(answer.contains("location: /there?a=b"), "{answer}");
+    h.stop().await;
+}
+
 #[tokio::test]
 async fn no_route_and_no_default_pool_is_404() {
     let be = backends::named("a").await;
