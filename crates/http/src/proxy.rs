@@ -294,7 +294,8 @@ pub(crate) fn pick(plan: &Plan<'_>, tried: &[ServerId], now: Nanos) -> Option<Pi
     RNG.with(|rng| plan.target.pool.pick(&pick, &mut *rng.borrow_mut(), now))
 }
 
-/// The body of an error answered by the proxy itself (502 / 503 / 504, 400, 408, 431).
+/// The body of an error answered by the proxy itself (502 / 503 / 504, 400, 408, 414,
+/// 431).
 pub(crate) fn failure_text(status: StatusCode) -> &'static str {
     match status {
         StatusCode::SERVICE_UNAVAILABLE => "no server available\n",
@@ -302,6 +303,7 @@ pub(crate) fn failure_text(status: StatusCode) -> &'static str {
         StatusCode::BAD_REQUEST => "bad request\n",
         StatusCode::REQUEST_TIMEOUT => "request body not received in time\n",
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "request header fields too large\n",
+        StatusCode::URI_TOO_LONG => "request URI too long\n",
         _ => "bad gateway\n",
     }
 }

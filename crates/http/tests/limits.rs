@@ -37,6 +37,22 @@ async fn oversize_headers_get_431() {
     h.stop().await;
 }
 
+/// A request line longer than the head limit is a URI too long (414, as nginx answers),
+/// not header fields too large (431): the client learns which part to shorten.
+#[tokio::test]
+async fn an_oversize_request_line_gets_414() {
+    let (be, h) = echo_behind_proxy().await;
+    let long = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(70 * 1024));
+    let reply = raw(h.addr, long.as_bytes()).await;
+    assert!(reply.starts_with("HTTP/1.1 414"), "{reply:.100}");
+    assert!(
+        reply.ends_with("\r\n\r\nrequest URI too long\n"),
+        "{reply:.300}"
+    );
+    assert_eq!(be.requests(), 0);
+    h.stop().await;
+}
+
 async fn one_request(s: &mut TcpStream) -> String {
     s.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
         .await

@@ -195,7 +195,7 @@ where
                 tracing::info!(violation = ?v, "refused an ambiguous request head");
                 return Next::Refuse(StatusCode::BAD_REQUEST);
             }
-            HeadScan::TooLarge => return Next::Refuse(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE),
+            HeadScan::TooLarge => return Next::Refuse(too_large(&c.buf, MAX_HEADER_BYTES)),
             HeadScan::Incomplete => {}
         }
         if !c.buf.is_empty() && deadline.is_none() {
@@ -370,6 +370,19 @@ fn take_head<S>(c: &mut Client<'_, S>, st: &State, skip: usize, len: usize) -> N
             tracing::info!(violation = ?v, "refused an ambiguous request head");
             Next::Refuse(StatusCode::BAD_REQUEST)
         }
+    }
+}
+
+/// The answer to a head over the `limit`: `414` when the request line alone does not fit
+/// (the URI is what to shorten, as nginx says), else `431`.
+fn too_large(buf: &[u8], limit: usize) -> StatusCode {
+    let start = buf
+        .iter()
+        .position(|b| !matches!(b, b'\r' | b'\n'))
+        .unwrap_or(0);
+    match buf[start..].iter().position(|&b| b == b'\n') {
+        Some(line) if line < limit => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        _ => StatusCode::URI_TOO_LONG,
     }
 }
 
