@@ -666,7 +666,7 @@ fn entry(
         listener: state.listener.clone(),
         client,
         method: parts.method.to_string(),
-        uri: parts.uri.to_string(),
+        uri: logged_uri(parts),
         version: parts.version,
         host: host.unwrap_or("").to_string(),
         route: "default".into(),
@@ -745,6 +745,16 @@ impl Replay {
         *req.version_mut() = self.version;
         *req.headers_mut() = self.headers.clone();
         req
+    }
+}
+
+/// The request target as the client sent it: an HTTP/2 request's `:path` (its URI also
+/// holds `:scheme` and `:authority`, logged apart as the host), an HTTP/1 request's target
+/// as written (origin form, or absolute form when a client sent that).
+fn logged_uri(parts: &http::request::Parts) -> String {
+    match (parts.version, parts.uri.path_and_query()) {
+        (Version::HTTP_2, Some(pq)) => pq.as_str().to_string(),
+        _ => parts.uri.to_string(),
     }
 }
 

@@ -156,6 +156,15 @@ async fn the_access_log_has_one_line_per_request() {
         .bytes()
         .await
         .unwrap();
+    // An HTTP/2 request is logged with its path too (it was the full URL, unlike HTTP/1).
+    h2c_client()
+        .get(h.url("/two?x=1"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     let mut lines = Vec::new();
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -164,11 +173,13 @@ async fn the_access_log_has_one_line_per_request() {
             .lines()
             .map(str::to_string)
             .collect();
-        if lines.len() == 2 {
+        if lines.len() == 3 {
             break;
         }
     }
-    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    let h2: serde_json::Value = serde_json::from_str(&lines[2]).unwrap();
+    assert_eq!(h2["uri"], "/two?x=1", "{h2}");
     let v: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
     assert_eq!(v["listener"], "web");
     assert_eq!(v["route"], "default");
