@@ -20,6 +20,9 @@ pub fn check(path: &Path) -> ExitCode {
                 config.zones.len(),
                 config.datacenters.len()
             ));
+            if let Some(warning) = serves_nothing(&config) {
+                eprintln!("{}: warning: {warning}", path.display());
+            }
             ExitCode::SUCCESS
         }
         Err(errors) => {
@@ -33,6 +36,14 @@ pub fn check(path: &Path) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Why `config` would serve nothing, if so (an empty file, say): no listener, no admin
+/// API, no anycast announcements. Valid, but surely not what was meant.
+fn serves_nothing(config: &switchyard_config::Config) -> Option<&'static str> {
+    (config.listeners.is_empty() && config.admin.is_none() && config.anycast.is_none()).then_some(
+        "the configuration defines no [[listener]], no [admin] and no [anycast]: switchyard will serve nothing",
+    )
 }
 
 /// Writes `text` to standard output. A reader that went away (`| head`) is not an error,
@@ -59,6 +70,9 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     };
     let fd_limit = raise_open_file_limit();
     warn_about_flows_beyond(fd_limit, &config);
+    if let Some(warning) = serves_nothing(&config) {
+        tracing::warn!(config = %path.display(), "{warning}");
+    }
     let runtime = async_runtime(config.global.workers)?;
     runtime.block_on(async {
         let signals =

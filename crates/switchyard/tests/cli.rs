@@ -90,6 +90,22 @@ fn check_reports_every_error_located_with_exit_2() {
     assert!(err.contains("3 errors"), "{err}");
 }
 
+/// An empty file is a valid configuration, but one that serves nothing: `check` says so.
+#[test]
+fn check_warns_about_a_configuration_that_serves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "# nothing yet\n");
+    let out = check_passes(&path);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning: the configuration defines no [[listener]]"),
+        "{err}"
+    );
+    let with_admin = write(&dir, "[admin]\nlisten = \"127.0.0.1:9\"\n");
+    let out = check_passes(&with_admin);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"));
+}
+
 #[test]
 fn check_of_a_missing_file_exits_2() {
     let out = switchyard()
