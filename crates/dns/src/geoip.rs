@@ -1,7 +1,8 @@
 //! Where a client is: a MaxMind DB lookup (City or Country database) of its address.
 //!
 //! Only the fields every GeoIP2/GeoLite2 City and Country record share are decoded
-//! (`country.iso_code`, and `location` when the database has it), borrowed from the
+//! (`country.iso_code`, else `registered_country.iso_code`, and `location` when the
+//! database has it), borrowed from the
 //! database, so a lookup does not allocate. The network the answer came from is kept: its
 //! prefix length is the ECS scope we return, so resolvers cache the answer for exactly the
 //! clients it is right for.
@@ -35,8 +36,25 @@ pub struct Place {
 struct Record<'a> {
     #[serde(borrow, default)]
     country: Option<Country<'a>>,
+    /// Where the network is registered: the country when a network has no other (some
+    /// anycast and satellite networks), as MaxMind advises.
+    #[serde(borrow, default)]
+    registered_country: Option<Country<'a>>,
     #[serde(default)]
     location: Option<Location>,
+}
+
+impl Record<'_> {
+    /// The country's code, uppercase: where the network is, else where it is registered.
+    fn country_code(&self) -> Option<[u8; 2]> {
+        let code = |c: &Option<Country<'_>>| {
+            c.as_ref()
+                .and_then(|c| c.iso_code)
+                .and_then(|code| <[u8; 2]>::try_from(code.as_bytes()).ok())
+                .map(|c| c.map(|b| b.to_ascii_uppercase()))
+        };
+        code(&self.country).or_else(|| code(&self.registered_country))
+    }
 }
 
 #[derive(Deserialize)]
@@ -89,11 +107,7 @@ impl GeoDb {
                 prefix,
             });
         };
-        let country = record
-            .country
-            .and_then(|c| c.iso_code)
-            .and_then(|code| <[u8; 2]>::try_from(code.as_bytes()).ok())
-            .map(|c| c.map(|b| b.to_ascii_uppercase()));
+        let country = record.country_code();
         let coords = record
             .location
             .and_then(|l| Some((l.latitude?, l.longitude?)));
@@ -116,6 +130,27 @@ impl std::fmt::Debug for GeoDb {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_network_with_only_a_registered_country_has_that_country() {
+        let at = |code| Some(Country { iso_code: code });
+        let record = |country, registered_country| Record {
+            country,
+            registered_country,
+            location: None,
+        };
+        assert_eq!(record(None, at(Some("jp"))).country_code(), Some(*b"JP"));
+        assert_eq!(
+            record(at(Some("GB")), at(Some("US"))).country_code(),
+            Some(*b"GB")
+        );
+        assert_eq!(
+            record(at(None), at(Some("US"))).country_code(),
+            Some(*b"US")
+        );
+        assert_eq!(record(None, None).country_code(), None);
+        assert_eq!(record(at(Some("GBR")), None).country_code(), None);
+    }
 
     fn db(name: &str) -> GeoDb {
         let path = format!(
