@@ -999,3 +999,64 @@ fn alpn_offers_only_the_protocols_served() {
     assert_eq!(only(&src), "13:9: alpn protocol \"h3\" is not served here");
     assert_eq!(hint(&src), "use \"h2\", \"http/1.1\" or \"http/1.0\"");
 }
+
+/// `[[anycast.announce]]` for `POOL` (one server) with `extra` lines.
+fn announce(prefix: &str, proto: &str, extra: &str) -> String {
+    format!("{POOL}[anycast]\n[[anycast.announce]]\nprefix = \"{prefix}\"\nbird_protocol = \"{proto}\"\npools = [\"app\"]\n{extra}")
+}
+
+#[test]
+fn anycast_prefix_with_host_bits_is_refused_as_bird_would() {
+    let src = announce("203.0.113.10/24", "vip", "");
+    assert_eq!(
+        only(&src),
+        "8:10: anycast prefix \"203.0.113.10/24\" has bits set past its length /24"
+    );
+    assert_eq!(
+        hint(&src),
+        "did you mean \"203.0.113.0/24\"? (a single address is \"203.0.113.10/32\")"
+    );
+    parse(&announce("203.0.113.0/24", "vip", ""), "lb.toml").unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn anycast_bird_protocol_must_be_a_name_bird_accepts() {
+    assert_eq!(
+        only(&announce("203.0.113.10/32", "1vip", "")),
+        "9:17: invalid bird_protocol \"1vip\": a BIRD name starts with a letter or '_'"
+    );
+    let long = format!("v{}", "x".repeat(64));
+    assert_eq!(
+        only(&announce("203.0.113.10/32", &long, "")),
+        format!("9:17: invalid bird_protocol \"{long}\": BIRD names are at most 64 characters, this one has 65")
+    );
+    let longest = format!("v{}", "x".repeat(63));
+    parse(&announce("203.0.113.10/32", &longest, ""), "lb.toml").unwrap_or_else(|e| panic!("{e}"));
+    parse(&announce("203.0.113.10/32", "_vip_1", ""), "lb.toml").unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn anycast_min_healthy_above_the_pools_size_is_refused() {
+    let src = announce("203.0.113.10/32", "vip", "min_healthy = 2\n");
+    assert_eq!(
+        only(&src),
+        "11:15: min_healthy 2 can never be met: pool \"app\" has 1 server, so 203.0.113.10/32 would never be announced"
+    );
+    assert_eq!(
+        hint(&src),
+        "lower min_healthy to at most 1, or add servers to pool \"app\""
+    );
+    parse(
+        &announce("203.0.113.10/32", "vip", "min_healthy = 1\n"),
+        "lb.toml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn anycast_empty_bird_socket_is_refused() {
+    let src = format!(
+        "{POOL}[anycast]\nbird_socket = \"\"\n[[anycast.announce]]\nprefix = \"203.0.113.10/32\"\nbird_protocol = \"vip\"\npools = [\"app\"]\n"
+    );
+    assert_eq!(only(&src), "7:15: bird_socket is empty");
+}

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use crate::error::Ctx;
-use crate::model::{Announce, Anycast, Datacenter, GeoIp};
+use crate::model::{Announce, Anycast, Datacenter, GeoIp, Pool};
 use crate::raw::{RawAnnounce, RawAnycast, RawDatacenter, RawGeoIp, S};
 
 use super::values::{self, Unique};
@@ -154,9 +154,19 @@ pub(crate) fn geoip(cx: &mut Ctx, g: &RawGeoIp) -> Option<GeoIp> {
     Some(GeoIp { database })
 }
 
+/// The longest name BIRD 2 accepts for a symbol such as a protocol (`SYM_MAX_LEN`).
+const BIRD_NAME_MAX: usize = 64;
+
 /// `[anycast]` and its announcements.
-pub(crate) fn anycast(cx: &mut Ctx, a: &S<RawAnycast>, refs: &Refs) -> Anycast {
+pub(crate) fn anycast(cx: &mut Ctx, a: &S<RawAnycast>, refs: &Refs, pools: &[Pool]) -> Anycast {
     let raw = a.get_ref();
+    if let Some(s) = raw.bird_socket.as_ref().filter(|s| s.get_ref().is_empty()) {
+        cx.error_hint(
+            s.span(),
+            "bird_socket is empty",
+            "name BIRD's control socket (bird -s PATH), or leave the key out for /run/bird/bird.ctl",
+        );
+    }
     if raw.announce.is_empty() {
         cx.error_hint(
             a.span(),
@@ -168,7 +178,7 @@ pub(crate) fn anycast(cx: &mut Ctx, a: &S<RawAnycast>, refs: &Refs) -> Anycast {
     let announces = raw
         .announce
         .iter()
-        .filter_map(|n| announce(cx, n, refs, &mut prefixes))
+        .filter_map(|n| announce(cx, n, refs, pools, &mut prefixes))
         .collect();
     Anycast {
         bird_socket: raw.bird_socket.as_ref().map_or_else(
@@ -186,8 +196,32 @@ pub(crate) fn anycast(cx: &mut Ctx, a: &S<RawAnycast>, refs: &Refs) -> Anycast {
     }
 }
 
-fn announce(cx: &mut Ctx, n: &RawAnnounce, refs: &Refs, prefixes: &mut Unique) -> Option<Announce> {
+fn announce(
+    cx: &mut Ctx,
+    n: &RawAnnounce,
+    refs: &Refs,
+    pools: &[Pool],
+    prefixes: &mut Unique,
+) -> Option<Announce> {
     let prefix = match n.prefix.get_ref().parse::<IpNet>() {
+        // BIRD refuses a route whose address has bits past the length ("Invalid IPv4
+        // prefix"), so the protocol switchyard toggles could not carry it.
+        Ok(p) if p.trunc() != p => {
+            cx.error_hint(
+                n.prefix.span(),
+                format!(
+                    "anycast prefix \"{p}\" has bits set past its length /{}",
+                    p.prefix_len()
+                ),
+                format!(
+                    "did you mean \"{}\"? (a single address is \"{}/{}\")",
+                    p.trunc(),
+                    p.addr(),
+                    p.max_prefix_len()
+                ),
+            );
+            None
+        }
         Ok(p) => {
             prefixes.check(cx, &p.to_string(), n.prefix.span());
             Some(p)
@@ -216,6 +250,19 @@ fn announce(cx: &mut Ctx, n: &RawAnnounce, refs: &Refs, prefixes: &mut Unique) -
             n.bird_protocol.span(),
             format!("invalid bird_protocol \"{proto}\": BIRD names use letters, digits and '_'"),
         );
+    } else if proto.as_bytes()[0].is_ascii_digit() {
+        cx.error(
+            n.bird_protocol.span(),
+            format!("invalid bird_protocol \"{proto}\": a BIRD name starts with a letter or '_'"),
+        );
+    } else if proto.len() > BIRD_NAME_MAX {
+        cx.error(
+            n.bird_protocol.span(),
+            format!(
+                "invalid bird_protocol \"{proto}\": BIRD names are at most {BIRD_NAME_MAX} characters, this one has {}",
+                proto.len()
+            ),
+        );
     }
     if n.pools.get_ref().is_empty() {
         cx.error(
@@ -223,16 +270,39 @@ fn announce(cx: &mut Ctx, n: &RawAnnounce, refs: &Refs, prefixes: &mut Unique) -
             "an announcement needs at least one pool to watch",
         );
     }
-    let pools = n
+    let names: Vec<String> = n
         .pools
         .get_ref()
         .iter()
         .map(|p| refs.pool(cx, p, "anycast"))
         .collect();
+    let min_healthy = values::int_or(cx, &n.min_healthy, "min_healthy", 1..=100_000, 1) as u32;
+    // A pool with fewer servers than min_healthy can never be healthy enough: the prefix
+    // would never be announced, and nothing at run time would say why.
+    let in_range = n
+        .min_healthy
+        .as_ref()
+        .is_none_or(|m| (1..=100_000).contains(m.get_ref()));
+    let span = n.min_healthy.as_ref().map_or(n.pools.span(), |m| m.span());
+    for pool in pools.iter().filter(|p| in_range && names.contains(&p.name)) {
+        let servers = pool.servers.len();
+        if (min_healthy as usize) > servers {
+            let plural = if servers == 1 { "" } else { "s" };
+            cx.error_hint(
+                span.clone(),
+                format!(
+                    "min_healthy {min_healthy} can never be met: pool \"{}\" has {servers} server{plural}, so {} would never be announced",
+                    pool.name,
+                    n.prefix.get_ref()
+                ),
+                format!("lower min_healthy to at most {servers}, or add servers to pool \"{}\"", pool.name),
+            );
+        }
+    }
     Some(Announce {
         prefix: prefix?,
         bird_protocol: proto.clone(),
-        pools,
-        min_healthy: values::int_or(cx, &n.min_healthy, "min_healthy", 1..=100_000, 1) as u32,
+        pools: names,
+        min_healthy,
     })
 }

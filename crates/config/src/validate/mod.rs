@@ -73,7 +73,10 @@ pub(crate) fn build(raw: &RawConfig, cx: &mut Ctx) -> Config {
         has_geoip: raw.geoip.is_some(),
     };
     let zones = dns::zones(cx, &raw.zone, &env);
-    let anycast = raw.anycast.as_ref().map(|a| gslb::anycast(cx, a, &refs));
+    let anycast = raw
+        .anycast
+        .as_ref()
+        .map(|a| gslb::anycast(cx, a, &refs, &pools));
     Config {
         global,
         admin,
