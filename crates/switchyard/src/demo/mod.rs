@@ -168,4 +168,22 @@ mod tests {
             .collect();
         assert_eq!(uncommented, CONFIG.lines().collect::<Vec<_>>());
     }
+
+    /// A user who saves the printed file and runs it gets every server down (the demo
+    /// backends live in `switchyard demo`); the file says so before they wonder why.
+    #[test]
+    fn the_printed_configuration_says_its_servers_are_the_demos_own() {
+        let printed = printable_config();
+        let header: String = printed
+            .lines()
+            .take_while(|l| l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            header.contains("built into `switchyard demo` only")
+                && header.contains("503")
+                && header.contains("your own servers"),
+            "{header}"
+        );
+    }
 }
