@@ -35,6 +35,7 @@ pub async fn serve_tcp(
     let tracker = TaskTracker::new();
     let nodelay_inherited = nodelay_for_accepted(&listener);
     let mut accept_errors = switchyard_net::AcceptErrors::new();
+    let mut rejections = switchyard_net::Throttle::new(REJECT_WARN_EVERY);
     loop {
         let accepted = tokio::select! {
             _ = cancel.cancelled() => break,
@@ -58,7 +59,20 @@ pub async fn serve_tcp(
         {
             ListenerStats::dec(&stats.connections_active);
             ListenerStats::inc(&stats.connections_rejected);
-            debug!(listener = %st.name, client = %peer, "max_connections reached, connection closed");
+            let max = st.max_connections.unwrap_or_default();
+            match rejections.record(std::time::Instant::now()) {
+                Some(0) => warn!(
+                    listener = %st.name, client = %peer, max_connections = max,
+                    "listener {} has max_connections ({max}) open; new connection closed", st.name
+                ),
+                Some(unreported) => warn!(
+                    listener = %st.name, client = %peer, max_connections = max, unreported,
+                    "listener {} has max_connections ({max}) open; new connection closed (and {unreported} more since the last report)", st.name
+                ),
+                None => {
+                    debug!(listener = %st.name, client = %peer, "max_connections reached, connection closed")
+                }
+            }
             continue;
         }
         // No span per connection: the few events a connection logs name their listener
@@ -76,6 +90,11 @@ pub async fn serve_tcp(
     tracker.close();
     tracker.wait().await;
 }
+
+/// At most one warning per this long about connections closed by `max_connections`: an
+/// operator must read that the limit is reached, but a flood of connections must not
+/// write a log line each.
+const REJECT_WARN_EVERY: Duration = Duration::from_secs(5);
 
 /// One connection, start to end.
 async fn handle(client: TcpStream, peer: SocketAddr, st: &State) {

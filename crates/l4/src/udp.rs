@@ -59,6 +59,7 @@ pub async fn serve_udp(socket: UdpSocket, state: Arc<ArcSwap<State>>, cancel: Ca
     let (max, idle) = limits(&state.load());
     let mut table: FlowTable<Flow> = FlowTable::new(max, idle);
     let mut failures = Throttle::new(WARN_EVERY);
+    let mut full = Throttle::new(WARN_EVERY);
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut sweep = tokio::time::interval(sweep_period(idle));
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -85,7 +86,7 @@ pub async fn serve_udp(socket: UdpSocket, state: Arc<ArcSwap<State>>, cancel: Ca
         let st = state.load_full();
         ListenerStats::inc(&st.stats.datagrams_in);
         st.stats.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
-        let flows = (&mut table, &mut failures);
+        let flows = (&mut table, &mut failures, &mut full);
         on_datagram(flows, &socket, &st, client, &buf[..n], &tracker).await;
     }
     let flows = table.drain();
@@ -123,7 +124,7 @@ fn expire(table: &mut FlowTable<Flow>, stats: &ListenerStats) {
 }
 
 async fn on_datagram(
-    (table, failures): (&mut FlowTable<Flow>, &mut Throttle),
+    (table, failures, full): (&mut FlowTable<Flow>, &mut Throttle, &mut Throttle),
     socket: &Arc<UdpSocket>,
     st: &State,
     client: SocketAddr,
@@ -143,6 +144,18 @@ async fn on_datagram(
         Decision::Forward(flow) => flow.server.send(data).await,
         Decision::Full => {
             ListenerStats::inc(&st.stats.udp_flows_dropped);
+            let (max, _) = limits(st);
+            match full.record(std::time::Instant::now()) {
+                Some(0) => warn!(
+                    listener = %st.name, %client, max_flows = max,
+                    "udp listener {} has max_flows ({max}) flows; datagram of a new flow dropped", st.name
+                ),
+                Some(unreported) => warn!(
+                    listener = %st.name, %client, max_flows = max, unreported,
+                    "udp listener {} has max_flows ({max}) flows; datagram of a new flow dropped (and {unreported} more since the last report)", st.name
+                ),
+                None => debug!(listener = %st.name, %client, "max_flows reached, datagram dropped"),
+            }
             return;
         }
         Decision::Open => match open(socket, st, client, tracker).await {
@@ -187,9 +200,10 @@ async fn on_datagram(
     }
 }
 
-/// At most one warning per this long about datagrams that opened no flow (as accept
-/// loops do for failed accepts): a flood of datagrams from new ports is cheap, and
-/// spoofable, and must not write a log line each.
+/// At most one warning per this long about datagrams that opened no flow, and one about
+/// datagrams dropped because the flow table was full (as accept loops do for failed
+/// accepts): a flood of datagrams from new ports is cheap, and spoofable, and must not
+/// write a log line each.
 const WARN_EVERY: Duration = Duration::from_secs(5);
 
 /// Removes a flow whose server failed, reporting the failure to the pool.

@@ -81,6 +81,42 @@ async fn max_connections_closes_new_connections_at_once() {
     let (_d, _) = which_server(proxy.addr, 1).await;
 }
 
+/// A connection closed by `max_connections` used to be logged only at debug level: the
+/// operator saw clients fail and nothing in the log. The first now warns, naming the
+/// limit, and a flood of them is summed up at most every 5 s.
+#[tokio::test]
+async fn max_connections_reached_is_logged_once_not_per_connection() {
+    let (logs, _guard) = switchyard_testkit::logs::capture();
+    let echo = named_echo("e").await;
+    let p = pool("maxlog", Algorithm::RoundRobin, &[("e", echo)]);
+    let mut l = listener("maxlog", Some("maxlog"), tcp_kind());
+    l.max_connections = Some(1);
+    let proxy = start_tcp(build(&l, &[&p])).await;
+    let (_held, _) = which_server(proxy.addr, 1).await;
+    for _ in 0..5 {
+        let mut c = TcpStream::connect(proxy.addr).await.unwrap();
+        let mut buf = [0u8; 1];
+        let n = tokio::time::timeout(Duration::from_secs(5), c.read(&mut buf))
+            .await
+            .unwrap();
+        assert!(matches!(n, Ok(0) | Err(_)), "closed by max_connections");
+    }
+    eventually("every rejection counted", || {
+        proxy.stats().connections_rejected == 5
+    })
+    .await;
+    let text = logs.text();
+    let warnings: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("max_connections (1)"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "one warning for 5 rejections:\n{text}");
+    assert!(
+        warnings[0].contains("listener maxlog has max_connections (1) open; new connection closed"),
+        "{text}"
+    );
+}
+
 #[tokio::test]
 async fn least_connections_counts_live_connections() {
     let (a, b) = (named_echo("a").await, named_echo("b").await);

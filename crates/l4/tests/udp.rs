@@ -147,6 +147,42 @@ async fn a_full_flow_table_drops_new_flows_and_counts_them() {
     assert_eq!(s.udp_flows_active, 2);
 }
 
+/// Datagrams dropped because the flow table was full used to be counted but never logged
+/// (not even once): clients timed out and the log was silent. The first now warns,
+/// naming `max_flows`; more are summed up at most every 5 s.
+#[tokio::test]
+async fn a_full_flow_table_is_logged_once_not_per_datagram() {
+    let (logs, _guard) = switchyard_testkit::logs::capture();
+    let p = three_servers("udp-full-log").await;
+    let proxy = start_udp(build(
+        &listener("udp-full-log", Some("udp-full-log"), udp_kind(1)),
+        &[&p],
+    ))
+    .await;
+    let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    assert!(ask(&a, proxy.addr, b"1").await.is_some());
+    for i in 0..10u8 {
+        let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        c.send_to(&[i], proxy.addr).await.unwrap();
+    }
+    eventually("every datagram dropped", || {
+        proxy.stats().udp_flows_dropped == 10
+    })
+    .await;
+    let text = logs.text();
+    let warnings: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("max_flows (1)"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "one warning for 10 drops:\n{text}");
+    assert!(
+        warnings[0].contains(
+            "udp listener udp-full-log has max_flows (1) flows; datagram of a new flow dropped"
+        ),
+        "{text}"
+    );
+}
+
 #[tokio::test]
 async fn a_flow_refused_by_its_server_picks_again() {
     let dead = {
