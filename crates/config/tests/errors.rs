@@ -410,6 +410,19 @@ fn relative_certificate_paths_resolve_against_the_config_file() {
 
 const ZONE: &str = "[[zone]]\nname = \"example.com\"\nns = [\"ns1\"]\n";
 
+/// A dot before the `@` of an SOA contact cannot be written as one label here; it was
+/// served as a different mailbox (john.doe@example.com as john@doe.example.com).
+#[test]
+fn a_contact_mailbox_with_a_dot_is_refused() {
+    let src = format!("{ZONE}[zone.soa]\ncontact = \"john.doe@example.com\"\n");
+    let e = &errors(&src)[0];
+    assert!(e.message.contains("john.doe"), "{e}");
+    assert!(
+        e.hint.as_deref().unwrap_or("").contains("hostmaster@"),
+        "{e:?}"
+    );
+}
+
 #[test]
 fn a_records_take_ipv4() {
     let src = format!(

@@ -196,21 +196,7 @@ fn soa(cx: &mut Ctx, raw: Option<&RawSoa>, zone: &str, first_ns: Option<String>)
         soa.primary = dns_name(cx, p, zone, "SOA primary");
     }
     if let Some(c) = &raw.contact {
-        // "hostmaster@example.com" is accepted and written in DNS form; a mail address
-        // is absolute whatever its domain, never relative to the zone.
-        let dotted = match c.get_ref().split_once('@') {
-            Some((user, domain)) => {
-                format!("{user}.{}.", domain.strip_suffix('.').unwrap_or(domain))
-            }
-            None => c.get_ref().clone(),
-        };
-        soa.contact = rdata::target(&dotted, zone, "SOA contact").unwrap_or_else(|(m, h)| {
-            match h {
-                Some(h) => cx.error_hint(c.span(), m, h),
-                None => cx.error(c.span(), m),
-            }
-            dotted
-        });
+        soa.contact = contact(cx, c, zone).unwrap_or(soa.contact);
     }
     soa.serial = values::int_or(cx, &raw.serial, "SOA serial", 0..=i64::from(u32::MAX), 1) as u32;
     let mut timer = |v: &Option<S<crate::raw::IntOrStr>>, key: &str, default: u32| {
@@ -223,6 +209,37 @@ fn soa(cx: &mut Ctx, raw: Option<&RawSoa>, zone: &str, first_ns: Option<String>)
     soa.expire = timer(&raw.expire, "SOA expire", soa.expire);
     soa.minimum = timer(&raw.minimum, "SOA minimum", soa.minimum);
     soa
+}
+
+/// The SOA contact in DNS form. "hostmaster@example.com" is accepted and written in DNS
+/// form; a mail address is absolute whatever its domain, never relative to the zone.
+/// `None` after an error.
+fn contact(cx: &mut Ctx, c: &S<String>, zone: &str) -> Option<String> {
+    let dotted = match c.get_ref().split_once('@') {
+        Some((user, _)) if user.contains('.') => {
+            cx.error_hint(
+                c.span(),
+                format!(
+                    "SOA contact \"{}\": a mailbox with a dot before the @ cannot be written in this form",
+                    c.get_ref()
+                ),
+                "use a mailbox without a dot, e.g. \"hostmaster@example.com\"",
+            );
+            return None;
+        }
+        Some((user, domain)) => format!("{user}.{}.", domain.strip_suffix('.').unwrap_or(domain)),
+        None => c.get_ref().clone(),
+    };
+    match rdata::target(&dotted, zone, "SOA contact") {
+        Ok(name) => Some(name),
+        Err((m, h)) => {
+            match h {
+                Some(h) => cx.error_hint(c.span(), m, h),
+                None => cx.error(c.span(), m),
+            }
+            None
+        }
+    }
 }
 
 fn record(cx: &mut Ctx, r: &RawRecord, zone: &str, zone_ttl: u32, env: &Env) -> Option<Record> {
