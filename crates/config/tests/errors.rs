@@ -295,6 +295,31 @@ fn splice_applies_to_tcp_and_tls_listeners_only() {
     }
 }
 
+/// `max_connections` on a udp or dns listener passed check and bounded nothing (udp
+/// listeners have `max_flows`, dns ones `max_tcp_connections`).
+#[test]
+fn max_connections_is_rejected_where_nothing_reads_it() {
+    let src = listener("udp", "pool = \"app\"\nmax_connections = 5\n");
+    assert_eq!(
+        only(&src),
+        "11:19: max_connections applies only to http, https, tcp and tls listeners, not udp"
+    );
+    assert_eq!(hint(&src), "use max_flows to bound a udp listener's flows");
+    let src = listener("dns", "max_connections = 5\n");
+    assert_eq!(
+        only(&src),
+        "10:19: max_connections applies only to http, https, tcp and tls listeners, not dns"
+    );
+    assert_eq!(
+        hint(&src),
+        "use max_tcp_connections to bound a dns listener's TCP connections"
+    );
+    for proto in ["http", "tcp", "tls"] {
+        let ok = listener(proto, "pool = \"app\"\nmax_connections = 5\n");
+        assert!(parse(&ok, "lb.toml").is_ok(), "{proto}");
+    }
+}
+
 #[test]
 fn l4_listener_cannot_hash_on_http_values() {
     let src = POOL.replace("name = \"app\"\n", "name = \"app\"\nalgorithm = \"maglev\"\nhash_key = \"header:x-user\"\n")

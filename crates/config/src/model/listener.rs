@@ -18,7 +18,8 @@ pub struct Listener {
     /// for tls without routes; http/https need it unless every request is routed.
     /// Always `None` for dns.
     pub pool: Option<String>,
-    /// `max_connections`, optional: accepted connections beyond this wait in the backlog.
+    /// `max_connections`, optional (http, https, tcp, tls): beyond it http connections
+    /// wait in the backlog, tcp/tls ones are closed at once.
     pub max_connections: Option<u32>,
     /// `timeouts = { ... }`.
     pub timeouts: Timeouts,

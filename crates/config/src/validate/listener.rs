@@ -180,6 +180,16 @@ fn kind(
     if proto != Proto::Udp {
         not_here(cx, &l.max_flows, "max_flows", &only("udp"));
     }
+    if let (Some(m), Proto::Udp | Proto::Dns) = (&l.max_connections, proto) {
+        // Neither reads it: it used to pass check and bound nothing.
+        let hint = if proto == Proto::Udp {
+            "use max_flows to bound a udp listener's flows"
+        } else {
+            "use max_tcp_connections to bound a dns listener's TCP connections"
+        };
+        let why = only("http, https, tcp and tls");
+        cx.error_hint(m.span(), format!("max_connections {why}"), hint);
+    }
     if proto != Proto::Dns {
         not_here(cx, &l.rate_limit, "rate_limit", &only("dns"));
         not_here(
