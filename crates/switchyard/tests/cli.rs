@@ -90,6 +90,23 @@ fn check_reports_every_error_located_with_exit_2() {
     assert!(err.contains("3 errors"), "{err}");
 }
 
+/// The example configurations users start from stay valid, with nothing to warn about.
+#[test]
+fn every_example_configuration_passes_check() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/configs");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let out = check_passes(&path);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(!err.contains("warning"), "{}: {err}", path.display());
+            checked += 1;
+        }
+    }
+    assert!(checked >= 3, "only {checked} examples in {}", dir.display());
+}
+
 /// An empty file is a valid configuration, but one that serves nothing: `check` says so.
 #[test]
 fn check_warns_about_a_configuration_that_serves_nothing() {
