@@ -35,9 +35,14 @@ pub(crate) fn spawn(pool: &Arc<PoolRuntime>) {
 }
 
 /// Panic mode is said in the log when it starts and ends (the state and metrics show it
-/// all along).
+/// all along). Not during the first health round: the servers' first checks come back
+/// one by one, so every start would warn `in panic mode: only 1 of 4 servers up` for a
+/// healthy pool; a pool still in panic once every server has been checked is said then.
 fn log_panic_change(pool: &PoolRuntime, snapshot: &switchyard_balance::Snapshot) {
     let panic = snapshot.panic();
+    if panic && !pool.panic.load(std::sync::atomic::Ordering::Relaxed) && !pool.first_round_done() {
+        return;
+    }
     if pool.panic.swap(panic, std::sync::atomic::Ordering::Relaxed) == panic {
         return;
     }
