@@ -169,11 +169,16 @@ type L4Counter = (
     fn(&switchyard_l4::StatsSnapshot) -> u64,
 );
 
-const L4_COUNTERS: [L4Counter; 10] = [
+const L4_COUNTERS: [L4Counter; 11] = [
     (
         "switchyard_l4_connections_rejected_total",
-        "Connections closed at once: max_connections or no server.",
+        "Connections closed at once because max_connections were open.",
         |s| s.connections_rejected,
+    ),
+    (
+        "switchyard_l4_connections_failed_total",
+        "Connections closed before forwarding: bad PROXY header or ClientHello, handshake timeout, no route, no server reachable.",
+        |s| s.connections_failed,
     ),
     (
         "switchyard_l4_connect_failures_total",
