@@ -93,7 +93,18 @@ pub async fn connect(
             Err(_) => format!("no answer within timeouts.connect ({timeout:?})"),
         };
         ListenerStats::inc(&stats.connect_failures);
-        warn!(listener = %st.name, %client, pool = %pool.name, server = %picked.name(), %addr, %reason, attempt, "connect to server failed");
+        match st.connect_warnings.record(std::time::Instant::now()) {
+            Some(0) => {
+                warn!(listener = %st.name, %client, pool = %pool.name, server = %picked.name(), %addr, %reason, attempt, "connect to server failed")
+            }
+            Some(unreported) => warn!(
+                listener = %st.name, %client, pool = %pool.name, server = %picked.name(), %addr, %reason, attempt, unreported,
+                "connect to server failed (and {unreported} more failed connects since the last report)"
+            ),
+            None => {
+                debug!(listener = %st.name, %client, pool = %pool.name, server = %picked.name(), %addr, %reason, attempt, "connect to server failed")
+            }
+        }
         tried.push(picked.id());
         last = Some((picked.name().to_string(), addr, reason));
         picked.finish(false, latency, clock::now());

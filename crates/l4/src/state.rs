@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use switchyard_balance::Pool;
 use switchyard_config::{HashKey, HostMatch, Listener, ListenerKind, ProxyProtocol, Timeouts};
+use switchyard_net::SharedThrottle;
 
 use crate::stats::ListenerStats;
 
@@ -35,7 +36,15 @@ pub struct State {
     pub splice: bool,
     /// The listener's counters (shared across reloads).
     pub stats: Arc<ListenerStats>,
+    /// At most one warning per 5 s about connections closed because no server could be
+    /// reached, and one about failed connects: with a pool down, every client would
+    /// otherwise write a warning (the HTTP proxy throttles its own the same way).
+    pub(crate) unreachable_warnings: SharedThrottle,
+    pub(crate) connect_warnings: SharedThrottle,
 }
+
+/// How often the throttled warnings of [`State`] may be written.
+const WARN_EVERY: Duration = Duration::from_secs(5);
 
 /// The listener's protocol and its own settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,6 +201,8 @@ impl State {
             max_connections: listener.max_connections,
             timeouts: listener.timeouts,
             splice: cfg!(target_os = "linux") && splice,
+            unreachable_warnings: SharedThrottle::new(WARN_EVERY),
+            connect_warnings: SharedThrottle::new(WARN_EVERY),
         })
     }
 

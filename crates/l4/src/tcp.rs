@@ -144,7 +144,18 @@ async fn handle(client: TcpStream, peer: SocketAddr, st: &State) {
         Ok(c) => c,
         Err(e) => {
             ListenerStats::inc(&st.stats.connections_failed);
-            warn!(listener = %st.name, client = %source, error = %e, "connection closed");
+            match st.unreachable_warnings.record(std::time::Instant::now()) {
+                Some(0) => {
+                    warn!(listener = %st.name, client = %source, error = %e, "connection closed: {e}")
+                }
+                Some(unreported) => warn!(
+                    listener = %st.name, client = %source, error = %e, unreported,
+                    "connection closed: {e} (and {unreported} more closed for no reachable server since the last report)"
+                ),
+                None => {
+                    debug!(listener = %st.name, client = %source, error = %e, "connection closed")
+                }
+            }
             return;
         }
     };

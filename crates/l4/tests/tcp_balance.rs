@@ -58,6 +58,38 @@ async fn three_failed_connects_close_the_client() {
     assert_eq!(st.connections_failed, 1);
 }
 
+/// With every server of a pool down or dead, each client connection used to write a
+/// warning (and each failed connect another): a pool outage under load flooded the log
+/// with one line per connection. Now each is warned about once, then summed up at most
+/// every 5 s, as the HTTP proxy does.
+#[tokio::test]
+async fn a_pool_outage_is_warned_about_once_not_per_connection() {
+    let (logs, _guard) = switchyard_testkit::logs::capture();
+    let deads = [dead_addr().await, dead_addr().await, dead_addr().await];
+    let servers: Vec<(&str, SocketAddr)> = ["a", "b", "c"].into_iter().zip(deads).collect();
+    let p = pool("outage", Algorithm::RoundRobin, &servers);
+    let proxy = start_tcp(build(&listener("outage", Some("outage"), tcp_kind()), &[&p])).await;
+    for _ in 0..10 {
+        let mut s = TcpStream::connect(proxy.addr).await.unwrap();
+        let mut buf = [0u8; 1];
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .unwrap();
+        assert!(matches!(n, Ok(0) | Err(_)), "closed without data");
+    }
+    let st = proxy.stats();
+    assert_eq!(st.connections_failed, 10, "every closed connection counted");
+    assert_eq!(st.connect_failures, 30, "every failed connect counted");
+    let text = logs.text();
+    let warned = |what: &str| {
+        text.lines()
+            .filter(|l| l.contains("WARN") && l.contains(what))
+            .count()
+    };
+    assert_eq!(warned("connect attempt(s) failed"), 1, "{text}");
+    assert_eq!(warned("connect to server failed"), 1, "{text}");
+}
+
 #[tokio::test]
 async fn max_connections_closes_new_connections_at_once() {
     let echo = named_echo("e").await;
