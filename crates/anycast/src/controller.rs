@@ -257,12 +257,13 @@ impl Task {
                 command = rx.recv() => match command {
                     Some(Command::Update(cfg)) => self.reconfigure(cfg),
                     Some(Command::Shutdown { wait, done }) => {
-                        self.shut_down(wait).await;
+                        let reason = if wait { SHUTTING_DOWN } else { REMOVED };
+                        self.shut_down(wait, reason).await;
                         let _ = done.send(());
                         return;
                     }
                     None => {
-                        self.shut_down(false).await;
+                        self.shut_down(false, SHUTTING_DOWN).await;
                         return;
                     }
                 },
@@ -482,10 +483,10 @@ impl Task {
     }
 
     /// Withdraws everything; with `wait`, then waits `withdraw_delay`.
-    async fn shut_down(&mut self, wait: bool) {
+    async fn shut_down(&mut self, wait: bool, reason: &str) {
         let now = clock::now();
         for a in &mut self.announcements {
-            if let Some(t) = a.hysteresis.shut_down(now) {
+            if let Some(t) = a.hysteresis.shut_down(reason, now) {
                 log_decision(a, t.action, &t.reason);
             }
         }
@@ -543,6 +544,12 @@ impl Task {
         *self.shared.statuses.lock().expect("status lock") = statuses;
     }
 }
+
+/// Why every prefix is withdrawn on graceful shutdown (and when the handle is dropped).
+const SHUTTING_DOWN: &str = "shutting down";
+/// Why every prefix is withdrawn by [`Controller::stop`]: a reload removed `[anycast]`,
+/// and the process goes on serving, so "shutting down" would mislead.
+const REMOVED: &str = "[anycast] removed from the configuration";
 
 /// Resolves when the connected socket breaks; never without a connection.
 async fn wait_closed(conn: &mut Option<BirdClient>) -> BirdError {

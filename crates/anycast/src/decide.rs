@@ -183,11 +183,12 @@ impl Hysteresis {
         None
     }
 
-    /// Withdraws for good (graceful shutdown); later observations change nothing.
-    pub fn shut_down(&mut self, now: Nanos) -> Option<Transition> {
+    /// Withdraws for good (graceful shutdown, or `[anycast]` removed), for `reason`;
+    /// later observations change nothing.
+    pub fn shut_down(&mut self, reason: &str, now: Nanos) -> Option<Transition> {
         self.stopped = true;
         self.healthy_since = None;
-        self.reason = "shutting down".to_owned();
+        self.reason = reason.to_owned();
         self.set(false, now)
     }
 
@@ -310,7 +311,7 @@ mod tests {
     fn shut_down_withdraws_and_stays_withdrawn() {
         let mut h = Hysteresis::new(0);
         h.observe(&app(1), Duration::ZERO, 0);
-        let t = h.shut_down(S).expect("withdraws");
+        let t = h.shut_down("shutting down", S).expect("withdraws");
         assert_eq!(t.reason, "shutting down");
         assert_eq!(h.observe(&app(5), Duration::ZERO, 100 * S), None);
         assert!(!h.announced());
