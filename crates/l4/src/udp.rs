@@ -137,7 +137,8 @@ async fn on_datagram(
             // The server refused this flow (or its replies failed otherwise): forget it
             // and pick again for this datagram.
             debug!(%client, "udp server refused the flow, picking again");
-            forget_failed(table, client, st);
+            let why = "it answered with an ICMP error (port unreachable or prohibited)";
+            forget_failed(table, client, st, why);
         }
     }
     let sent = match table.on_datagram(client, now) {
@@ -195,7 +196,7 @@ async fn on_datagram(
             // The server is gone (ICMP unreachable): forget the flow; the client's next
             // datagram picks again.
             debug!(%client, error = %e, "udp send to server failed, flow forgotten");
-            forget_failed(table, client, st);
+            forget_failed(table, client, st, &format!("sending to it failed: {e}"));
         }
     }
 }
@@ -206,12 +207,27 @@ async fn on_datagram(
 /// write a log line each.
 const WARN_EVERY: Duration = Duration::from_secs(5);
 
-/// Removes a flow whose server failed, reporting the failure to the pool.
-fn forget_failed(table: &mut FlowTable<Flow>, client: SocketAddr, st: &State) {
+/// Removes a flow whose server failed (`why`), reporting the failure to the pool and,
+/// at most once per 5 s for the listener (with the count of the rest), to the log: a
+/// udp-only pool has no active health checks by default, so this warning is often the
+/// only word an operator gets that a server is gone.
+fn forget_failed(table: &mut FlowTable<Flow>, client: SocketAddr, st: &State, why: &str) {
     if let Some(mut flow) = table.remove(client) {
         ListenerStats::dec(&st.stats.udp_flows_active);
         ListenerStats::inc(&st.stats.connect_failures);
         if let Some(p) = flow.picked.take() {
+            let (server, addr) = (p.name(), p.address());
+            match st.connect_warnings.record(std::time::Instant::now()) {
+                Some(0) => warn!(
+                    listener = %st.name, %client, server, %addr,
+                    "udp flow to server {server} ({addr}) forgotten: {why}"
+                ),
+                Some(unreported) => warn!(
+                    listener = %st.name, %client, server, %addr, unreported,
+                    "udp flow to server {server} ({addr}) forgotten: {why} (and {unreported} more failed flows since the last report)"
+                ),
+                None => {}
+            }
             p.finish(false, Duration::ZERO, clock::now());
         }
     }

@@ -212,6 +212,49 @@ async fn a_flow_refused_by_its_server_picks_again() {
     );
 }
 
+/// A udp server that died (its port answers ICMP unreachable) was only counted: a
+/// udp-only pool has no health checks by default, and the log said nothing at all. The
+/// first failed flow now warns, naming the server; more are summed up every 5 s.
+#[tokio::test]
+async fn a_dead_udp_server_is_warned_about_once_not_per_flow() {
+    let (logs, _guard) = switchyard_testkit::logs::capture();
+    let dead = {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.local_addr().unwrap()
+    };
+    let p = pool("udp-deadlog", Algorithm::RoundRobin, &[("gone", dead)]);
+    let l = listener("udp-deadlog", Some("udp-deadlog"), udp_kind(10));
+    let proxy = start_udp(build(&l, &[&p])).await;
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        c.send_to(b"1", proxy.addr).await.unwrap();
+        clients.push(c);
+    }
+    eventually("every flow opened", || proxy.stats().udp_flows_created == 4).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Each client's next datagram finds its flow refused and forgets it.
+    for c in &clients {
+        c.send_to(b"2", proxy.addr).await.unwrap();
+    }
+    eventually("every refusal counted", || {
+        proxy.stats().connect_failures == 4
+    })
+    .await;
+    let text = logs.text();
+    let warnings: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("udp flow to server gone"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "one warning for 4 failed flows:\n{text}");
+    assert!(
+        warnings[0].contains(&format!(
+            "udp flow to server gone ({dead}) forgotten: it answered with an ICMP error"
+        )),
+        "{text}"
+    );
+}
+
 /// Datagrams of new clients while no flow can be opened (here: no server up; also a
 /// process out of descriptors) are dropped. They used to log a warning each, so a flood of
 /// datagrams from many ports (cheap, and spoofable) wrote a log line per datagram: 3,787
