@@ -84,7 +84,8 @@ pub struct Counters {
 pub struct Controller {
     tx: mpsc::UnboundedSender<Command>,
     shared: Arc<Shared>,
-    task: JoinHandle<()>,
+    /// Taken by the first [`Controller::shutdown`] or [`Controller::stop`].
+    task: Mutex<Option<JoinHandle<()>>>,
 }
 
 enum Command {
@@ -194,7 +195,11 @@ impl Controller {
         task.reconfigure(cfg.clone());
         task.publish();
         let task = tokio::spawn(task.run(rx));
-        Controller { tx, shared, task }
+        Controller {
+            tx,
+            shared,
+            task: Mutex::new(Some(task)),
+        }
     }
 
     /// Applies a reloaded `[anycast]`: announcements that kept their prefix and protocol
@@ -218,22 +223,27 @@ impl Controller {
         }
     }
 
-    /// Graceful shutdown: withdraws every prefix, waits `withdraw_delay`, returns.
-    pub async fn shutdown(self) {
+    /// Graceful shutdown: withdraws every prefix, waits `withdraw_delay`, returns. It
+    /// takes `&self` so that [`Controller::status`] can still be read meanwhile: the
+    /// announcements show as withdrawn, `shutting down`, rather than vanish.
+    pub async fn shutdown(&self) {
         self.finish(true).await;
     }
 
     /// Withdraws every prefix and stops at once (`[anycast]` removed by a reload).
-    pub async fn stop(self) {
+    pub async fn stop(&self) {
         self.finish(false).await;
     }
 
-    async fn finish(self, wait: bool) {
+    async fn finish(&self, wait: bool) {
         let (done, finished) = oneshot::channel();
         if self.tx.send(Command::Shutdown { wait, done }).is_ok() {
             let _ = finished.await;
         }
-        let _ = self.task.await;
+        let task = self.task.lock().expect("task lock").take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
     }
 }
 

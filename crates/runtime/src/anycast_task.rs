@@ -15,12 +15,13 @@ use switchyard_config as config;
 
 use crate::Inner;
 
+/// Where the runtime keeps its controller. An `Arc`, so that a graceful shutdown can
+/// withdraw and wait `withdraw_delay` while the state and metrics still show the
+/// announcements (withdrawn, `shutting down`) instead of nothing.
+pub(crate) type Slot = std::sync::Mutex<Option<Arc<Controller>>>;
+
 /// Starts, updates or stops the controller to match `wanted`.
-pub(crate) async fn reconcile(
-    slot: &std::sync::Mutex<Option<Controller>>,
-    wanted: Option<&config::Anycast>,
-    inner: Weak<Inner>,
-) {
+pub(crate) async fn reconcile(slot: &Slot, wanted: Option<&config::Anycast>, inner: Weak<Inner>) {
     let stopped = {
         let mut slot = slot.lock().expect("anycast lock");
         match (slot.as_ref(), wanted) {
@@ -29,7 +30,7 @@ pub(crate) async fn reconcile(
                 None
             }
             (None, Some(cfg)) => {
-                *slot = Some(Controller::start(cfg, health_source(inner)));
+                *slot = Some(Arc::new(Controller::start(cfg, health_source(inner))));
                 None
             }
             (Some(_), None) => slot.take(),
@@ -43,11 +44,14 @@ pub(crate) async fn reconcile(
 }
 
 /// Shutdown: withdraws every prefix and waits `withdraw_delay` (no-op without anycast).
-pub(crate) async fn shutdown(slot: &std::sync::Mutex<Option<Controller>>) {
-    let controller = slot.lock().expect("anycast lock").take();
+/// The controller stays in `slot` meanwhile, so `/api/v1/state` and `/metrics` show the
+/// withdrawal; it is removed once done.
+pub(crate) async fn shutdown(slot: &Slot) {
+    let controller = slot.lock().expect("anycast lock").clone();
     if let Some(controller) = controller {
         tracing::info!("shutting down: withdrawing anycast prefixes first");
         controller.shutdown().await;
+        slot.lock().expect("anycast lock").take();
     }
 }
 
@@ -61,10 +65,7 @@ fn health_source(inner: Weak<Inner>) -> Arc<dyn HealthSource> {
 }
 
 /// The announcements for `/api/v1/state` (`since` as unix ms through `unix_ms`).
-pub(crate) fn docs(
-    slot: &std::sync::Mutex<Option<Controller>>,
-    unix_ms: impl Fn(u64) -> u64,
-) -> Vec<AnnouncementDoc> {
+pub(crate) fn docs(slot: &Slot, unix_ms: impl Fn(u64) -> u64) -> Vec<AnnouncementDoc> {
     let slot = slot.lock().expect("anycast lock");
     let Some(controller) = slot.as_ref() else {
         return Vec::new();
@@ -83,7 +84,7 @@ pub(crate) fn docs(
 }
 
 /// The controller's counters (the announced gauge comes from the state document).
-pub(crate) fn render_metrics(slot: &std::sync::Mutex<Option<Controller>>, out: &mut String) {
+pub(crate) fn render_metrics(slot: &Slot, out: &mut String) {
     let counters = match slot.lock().expect("anycast lock").as_ref() {
         Some(controller) => controller.counters(),
         None => return,

@@ -72,7 +72,7 @@ pub(crate) struct Inner {
     /// The admin API listener, when `[admin]` is configured.
     admin: Mutex<Option<admin_task::AdminTask>>,
     /// The anycast controller, when `[anycast]` is configured.
-    anycast: Mutex<Option<switchyard_anycast::Controller>>,
+    anycast: anycast_task::Slot,
     /// One reload at a time.
     reload_lock: tokio::sync::Mutex<()>,
     /// Cancelled at shutdown: every task stops accepting.

@@ -101,6 +101,22 @@ async fn health_drives_bird_and_shutdown_withdraws_before_draining() {
         (200, "a"),
         "stopped serving before withdraw_delay"
     );
+    // Meanwhile the state and metrics show the withdrawal (they used to show no
+    // announcement at all, and the announced gauge vanished instead of reading 0).
+    let (_, doc) = get(&http, &format!("{base}/api/v1/state")).await.unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&doc).unwrap();
+    let a = &doc["anycast"][0];
+    assert_eq!(
+        (&a["announced"], &a["reason"]),
+        (&false.into(), &"shutting down".into()),
+        "{doc}"
+    );
+    let (_, metrics) = get(&http, &format!("{base}/metrics")).await.unwrap();
+    let line = "switchyard_anycast_announced{prefix=\"198.18.0.1/32\",bird_protocol=\"vip_web\"} 0";
+    assert!(
+        metrics.lines().any(|l| l == line),
+        "no `{line}` in\n{metrics}"
+    );
     tokio::time::timeout(Duration::from_secs(10), shutdown)
         .await
         .unwrap()
