@@ -11,6 +11,11 @@
 //! in proportion to weight (a server of half the largest weight claims every other round,
 //! as in Envoy). With equal weights this is exactly the paper's algorithm: every server
 //! holds ⌊M/N⌋ or ⌈M/N⌉ entries. Slow start is ignored: a ramp would move keys.
+//!
+//! Optional bounded loads (`hash_balance_factor`, the same rule as `ring_hash`): a key
+//! whose server is full walks the table from its slot to the next slot whose server has
+//! room. Table neighbours are spread over all servers, so a hot key's overflow spreads
+//! evenly instead of piling onto one neighbour.
 
 use std::sync::Arc;
 
@@ -33,6 +38,8 @@ const REHASHES: u64 = 4;
 pub(crate) struct Maglev {
     /// Slot → index into the snapshot's eligible servers.
     table: Vec<u32>,
+    /// Bounded loads: (factor in percent, total configured weight).
+    bound: Option<(u32, u64)>,
 }
 
 // === impl Maglev ===
@@ -51,7 +58,14 @@ impl Maglev {
         for slot in &mut table {
             *slot = order[*slot as usize] as u32;
         }
-        Ok(Maglev { table })
+        Ok(Maglev { table, bound: None })
+    }
+
+    /// Turns on bounded loads with `factor` percent (`None` leaves them off).
+    pub(crate) fn with_bound(mut self, servers: &[Arc<Server>], factor: Option<u32>) -> Maglev {
+        let total_weight = servers.iter().map(|s| s.weight as u64).sum();
+        self.bound = factor.map(|f| (f, total_weight));
+        self
     }
 
     #[inline]
@@ -64,7 +78,11 @@ impl Maglev {
     ) -> Option<usize> {
         let key = hash.unwrap_or_else(|| rng.next_u64());
         let m = self.table.len() as u64;
-        let first = self.table[(key % m) as usize] as usize;
+        let slot = (key % m) as usize;
+        let first = self.table[slot] as usize;
+        if let Some((factor, total_weight)) = self.bound {
+            return self.pick_bounded(servers, slot, exclude, factor, total_weight);
+        }
         if exclude.is_empty() || servers[first].allowed(exclude) {
             return Some(first);
         }
@@ -73,6 +91,34 @@ impl Maglev {
             .map(|k| self.table[(mix64(key ^ k) % m) as usize] as usize)
             .find(|&i| servers[i].allowed(exclude))
             .or_else(|| fallback(servers, exclude, rng))
+    }
+
+    /// Bounded loads: the first allowed server with room, walking the table from `slot`;
+    /// when every allowed server is full (the pool counter lagged an algorithm switch),
+    /// the first allowed one, ignoring the bound rather than failing.
+    fn pick_bounded(
+        &self,
+        servers: &[Arc<Server>],
+        slot: usize,
+        exclude: &[ServerId],
+        factor: u32,
+        total_weight: u64,
+    ) -> Option<usize> {
+        let room = super::room_check(servers, factor, total_weight);
+        let len = self.table.len();
+        let mut fallback = None;
+        for k in 0..len {
+            let i = self.table[(slot + k) % len] as usize;
+            let s = &servers[i];
+            if !s.allowed(exclude) {
+                continue;
+            }
+            if room(s) {
+                return Some(i);
+            }
+            fallback.get_or_insert(i);
+        }
+        fallback
     }
 
     #[cfg(test)]

@@ -17,7 +17,7 @@ pub(crate) mod ring_hash;
 pub(crate) mod round_robin;
 pub(crate) mod weighted_round_robin;
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use rand::RngCore;
@@ -98,11 +98,10 @@ impl Selector {
                 cx.params.ring_vnodes,
                 cx.params.hash_balance_factor,
             )),
-            Algorithm::Maglev => Selector::Maglev(maglev::Maglev::new(
-                cx.pool,
-                servers,
-                cx.params.maglev_table_size,
-            )?),
+            Algorithm::Maglev => Selector::Maglev(
+                maglev::Maglev::new(cx.pool, servers, cx.params.maglev_table_size)?
+                    .with_bound(servers, cx.params.hash_balance_factor),
+            ),
         })
     }
 
@@ -131,7 +130,8 @@ impl Selector {
 
     /// Whether picks need the pool-wide in-flight counter (bounded loads).
     pub(crate) fn needs_pool_load(algorithm: Algorithm, params: &AlgorithmParams) -> bool {
-        algorithm == Algorithm::RingHash && params.hash_balance_factor.is_some()
+        matches!(algorithm, Algorithm::RingHash | Algorithm::Maglev)
+            && params.hash_balance_factor.is_some()
     }
 }
 
@@ -184,6 +184,28 @@ pub(crate) fn fallback<R: RngCore + ?Sized>(
         target -= w;
     }
     None
+}
+
+/// Bounded loads (Mirrokni, Thorup, Zadimoghaddam 2018, as in HAProxy's
+/// `hash-balance-factor`), shared by `ring_hash` and `maglev`: with factor c percent, a
+/// server has room for a new request while its in-flight count is below
+/// `ceil(c/100 × (pool in-flight + 1) × w / W)`. Some server always has room when
+/// c ≥ 100, so a walk looking for one ends.
+pub(crate) fn room_check(
+    servers: &[Arc<Server>],
+    factor: u32,
+    total_weight: u64,
+) -> impl Fn(&Server) -> bool + '_ {
+    let pool_load = servers
+        .first()
+        .and_then(|s| s.pool_load.as_ref())
+        .map_or(0, |l| l.load(Relaxed));
+    let scale = factor as u128 * (pool_load as u128 + 1);
+    let denom = 100 * total_weight.max(1) as u128;
+    move |s: &Server| {
+        let cap = (scale * s.weight as u128).div_ceil(denom);
+        (s.in_flight() as u128) < cap
+    }
 }
 
 /// The greatest common divisor, for reducing weights.

@@ -16,7 +16,6 @@
 //! walk continues clockwise to the next server with room. Some server always has room
 //! when c ≥ 100, so the walk ends.
 
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use rand::RngCore;
@@ -130,16 +129,7 @@ impl Ring {
     /// For bounded loads, a test of whether a server has room for one more request.
     fn room_check<'a>(&self, servers: &'a [Arc<Server>]) -> Option<impl Fn(&Server) -> bool + 'a> {
         let (factor, total_weight) = self.bound?;
-        let pool_load = servers
-            .first()
-            .and_then(|s| s.pool_load.as_ref())
-            .map_or(0, |l| l.load(Relaxed));
-        let scale = factor as u128 * (pool_load as u128 + 1);
-        let denom = 100 * total_weight.max(1) as u128;
-        Some(move |s: &Server| {
-            let cap = (scale * s.weight as u128).div_ceil(denom);
-            (s.in_flight() as u128) < cap
-        })
+        Some(super::room_check(servers, factor, total_weight))
     }
 
     #[inline]
@@ -297,8 +287,8 @@ mod tests {
             assert!(max <= bound, "after {total}: max {max} > {bound}");
         }
         // Unbounded, the same key would have put all 200 on one server.
-        assert_eq!(load.load(Relaxed), 200);
+        assert_eq!(load.load(std::sync::atomic::Ordering::Relaxed), 200);
         drop(held);
-        assert_eq!(load.load(Relaxed), 0);
+        assert_eq!(load.load(std::sync::atomic::Ordering::Relaxed), 0);
     }
 }
