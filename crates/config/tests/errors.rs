@@ -802,6 +802,27 @@ fn hash_balance_factor_takes_a_factor_or_a_percent() {
         only(&src),
         "3:23: hash_balance_factor 0.9 must be above 1.0"
     );
+    // 100 is 100 percent, a factor of exactly 1.0; 1.001 rounds to it.
+    for written in ["100", "1.001", "100.4"] {
+        let src = POOL.replace(
+            "name = \"app\"\n",
+            &format!("name = \"app\"\nhash_balance_factor = {written}\n"),
+        );
+        assert_eq!(
+            only(&src),
+            format!("3:23: hash_balance_factor {written} must be above 1.0")
+        );
+    }
+}
+
+/// `switchyard check` passed `ewma_decay = "0s"`, which `switchyard run` then refused.
+#[test]
+fn ewma_decay_must_be_above_zero() {
+    let src = POOL.replace(
+        "name = \"app\"\n",
+        "name = \"app\"\nalgorithm = \"peak_ewma\"\newma_decay = \"0s\"\n",
+    );
+    assert_eq!(only(&src), "4:14: ewma_decay must be above zero");
 }
 
 #[test]

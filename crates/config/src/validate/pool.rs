@@ -119,7 +119,9 @@ fn params(cx: &mut Ctx, p: &RawPool, server_count: usize) -> AlgorithmParams {
         // 1.25 (a factor) or 125 (Envoy-style percent) mean the same.
         let v = *f.get_ref();
         let percent = if v >= 100.0 { v } else { v * 100.0 };
-        if v.is_finite() && v > 1.0 && percent <= 100_000.0 {
+        // Rounded to whole percent, as the balancer keeps it: 100 (or 1.001) would be a
+        // factor of exactly 1.0, which the message below refuses.
+        if v.is_finite() && percent.round() > 100.0 && percent <= 100_000.0 {
             Some(percent.round() as u32)
         } else {
             cx.error_hint(
@@ -155,7 +157,7 @@ fn params(cx: &mut Ctx, p: &RawPool, server_count: usize) -> AlgorithmParams {
         ring_vnodes,
         hash_balance_factor,
         maglev_table_size,
-        ewma_decay: values::duration_or(cx, &p.ewma_decay, "ewma_decay", d.ewma_decay),
+        ewma_decay: positive(cx, &p.ewma_decay, "ewma_decay", d.ewma_decay),
     }
 }
 
