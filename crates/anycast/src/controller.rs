@@ -361,8 +361,14 @@ impl Task {
                     let enabled = status.enabled();
                     let p = self.protocols.get_mut(&name).expect("listed above");
                     if p.enabled != Some(enabled) && enabled != want {
-                        tracing::info!(bird_protocol = %name, state = %status.state, "anycast: BIRD has protocol {name} {} (state {}); it should be {}",
-                            word(enabled), status.state, word(want));
+                        if p.enabled.is_some() {
+                            // Known to BIRD as switchyard left it, now otherwise: a hand edit.
+                            tracing::warn!(bird_protocol = %name, state = %status.state, "anycast: protocol {name} was {} in BIRD, changed outside switchyard (birdc?); switchyard sets it back to {}",
+                                word(enabled), word(want));
+                        } else {
+                            tracing::info!(bird_protocol = %name, state = %status.state, "anycast: BIRD has protocol {name} {} (state {}); it should be {}",
+                                word(enabled), status.state, word(want));
+                        }
                     }
                     p.enabled = Some(enabled);
                     p.error = None;

@@ -2,46 +2,19 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use support::{eventually, FakeBird};
 use switchyard_anycast::{Controller, Tuning};
 use switchyard_config::{Announce, Anycast};
 
-/// Log lines, captured.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
 /// A reload that removes `[anycast]` withdraws every prefix while switchyard goes on
 /// serving; the withdrawal used to be logged as `withdrawing 198.18.0.1/32: shutting
 /// down`, which sent the operator looking for a stopping process.
 #[tokio::test]
 async fn removing_anycast_says_so_and_not_shutting_down() {
-    let log = Captured::default();
-    let writer = log.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (log, _guard) = switchyard_testkit::logs::capture();
 
     let dir = tempfile::tempdir().unwrap();
     let bird = FakeBird::start(dir.path(), &[("vip_web", false)]);
@@ -77,4 +50,42 @@ async fn removing_anycast_says_so_and_not_shutting_down() {
         "{text}"
     );
     assert!(!text.contains("shutting down"), "{text}");
+}
+
+/// A protocol switched in BIRD by hand (`birdc enable`) against switchyard's decision is
+/// corrected at the next reconcile, and that is worth a warning: someone is changing BIRD
+/// behind switchyard's back. (At start, BIRD's configured state differing is expected.)
+#[tokio::test]
+async fn a_protocol_changed_by_hand_in_bird_is_warned_about_and_corrected() {
+    let (log, _guard) = switchyard_testkit::logs::capture();
+    let dir = tempfile::tempdir().unwrap();
+    let bird = FakeBird::start(dir.path(), &[("vip_web", true)]);
+    let cfg = Anycast {
+        bird_socket: bird.path.clone(),
+        hold_down: Duration::ZERO,
+        withdraw_delay: Duration::ZERO,
+        announces: vec![Announce {
+            prefix: "198.18.0.1/32".parse().unwrap(),
+            bird_protocol: "vip_web".to_string(),
+            pools: vec!["app".to_string()],
+            min_healthy: 1,
+        }],
+    };
+    // No server up: the prefix must stay withdrawn.
+    let health = Arc::new(|_: &str| Some(0));
+    let tuning = Tuning {
+        tick: Duration::from_millis(20),
+        reconcile_every: Duration::from_millis(100),
+        ..Tuning::default()
+    };
+    let c = Controller::start_with(&cfg, health, tuning);
+    let off = || bird.enabled("vip_web") == Some(false);
+    assert!(eventually(Duration::from_secs(5), off).await);
+    assert!(!log.text().contains("WARN"), "{}", log.text());
+    bird.set("vip_web", true);
+    assert!(eventually(Duration::from_secs(5), || log.text().contains("WARN")).await);
+    assert!(eventually(Duration::from_secs(5), off).await, "corrected");
+    let text = log.text();
+    assert!(text.contains("changed outside switchyard"), "{text}");
+    c.stop().await;
 }
