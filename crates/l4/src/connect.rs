@@ -66,7 +66,8 @@ pub async fn connect(
         let picked = {
             let req = PickRequest {
                 hash,
-                sticky: None,
+                // `source_ip` affinity; once its server failed, the retries pick freely.
+                sticky: pool.sticky(client).filter(|id| !tried.contains(id)),
                 exclude: &tried,
             };
             pool.pool.pick(&req, &mut rand::rng(), clock::now())

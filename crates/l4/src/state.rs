@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchyard_balance::Pool;
+use switchyard_balance::{Pool, ServerId};
 use switchyard_config::{HashKey, HostMatch, Listener, ListenerKind, ProxyProtocol, Timeouts};
 use switchyard_net::SharedThrottle;
 
@@ -81,6 +81,32 @@ pub struct PoolRef {
     pub hash: HashSource,
     /// `drain_timeout`: a draining server's connections are closed after this long.
     pub drain_timeout: Option<Duration>,
+    /// `[pool.affinity] kind = "source_ip"`: the pool's configured servers, among which a
+    /// client IP sticks to one (`None`: no affinity).
+    pub sticky_servers: Option<Vec<ServerId>>,
+}
+
+// === impl PoolRef ===
+
+impl PoolRef {
+    /// The server `client` is sticky to under `source_ip` affinity: rendezvous hashing of
+    /// the client's IP over the configured servers, the same choice the HTTP proxy makes
+    /// for that IP. The balancer uses it while it is up or draining, else picks as usual.
+    pub fn sticky(&self, client: SocketAddr) -> Option<ServerId> {
+        let servers = self.sticky_servers.as_ref()?;
+        let key = switchyard_balance::hash_ip(client.ip());
+        servers
+            .iter()
+            .copied()
+            .max_by_key(|id| rendezvous_mix(key ^ id.as_u64()))
+    }
+}
+
+/// splitmix64's finaliser, as the HTTP proxy's affinity mixes key and server.
+fn rendezvous_mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// What an L4 connection's hash key is made of.
@@ -143,6 +169,14 @@ impl State {
                 pool: live.clone(),
                 hash: cfg.map_or(HashSource::SourceIp, |c| hash_source(&c.hash_key)),
                 drain_timeout: cfg.and_then(|c| c.drain_timeout),
+                sticky_servers: cfg
+                    .filter(|c| c.affinity == switchyard_config::Affinity::SourceIp)
+                    .map(|c| {
+                        c.servers
+                            .iter()
+                            .map(|s| ServerId::of_name(&s.name))
+                            .collect()
+                    }),
             })
         };
         let (mode, sni_routes, splice) = match &listener.kind {

@@ -247,7 +247,7 @@ async fn open(
     let hash = route.hash.hash(client, None);
     let req = PickRequest {
         hash: Some(hash),
-        sticky: None,
+        sticky: route.sticky(client),
         exclude: &[],
     };
     let picked = route

@@ -68,7 +68,11 @@ async fn a_pool_outage_is_warned_about_once_not_per_connection() {
     let deads = [dead_addr().await, dead_addr().await, dead_addr().await];
     let servers: Vec<(&str, SocketAddr)> = ["a", "b", "c"].into_iter().zip(deads).collect();
     let p = pool("outage", Algorithm::RoundRobin, &servers);
-    let proxy = start_tcp(build(&listener("outage", Some("outage"), tcp_kind()), &[&p])).await;
+    let proxy = start_tcp(build(
+        &listener("outage", Some("outage"), tcp_kind()),
+        &[&p],
+    ))
+    .await;
     for _ in 0..10 {
         let mut s = TcpStream::connect(proxy.addr).await.unwrap();
         let mut buf = [0u8; 1];
