@@ -295,6 +295,42 @@ fn splice_applies_to_tcp_and_tls_listeners_only() {
     }
 }
 
+/// `timeouts.backend` or `request_header` on a tcp, tls or udp listener (and `connect` or
+/// `handshake` on udp) passed check and bounded nothing: a user who wrote
+/// `backend = "30s"` on a tcp listener expecting a response timeout got none.
+#[test]
+fn timeouts_that_l4_listeners_never_use_are_rejected() {
+    let src = listener("tcp", "pool = \"app\"\ntimeouts = { backend = \"30s\" }\n");
+    assert_eq!(
+        only(&src),
+        "11:24: timeouts.backend applies only to http and https listeners, not tcp"
+    );
+    assert_eq!(
+        hint(&src),
+        "an L4 connection or flow with no byte either way is closed after timeouts.idle"
+    );
+    let src = listener(
+        "tls",
+        "pool = \"app\"\ntimeouts = { request_header = \"5s\" }\n",
+    );
+    assert_eq!(
+        only(&src),
+        "11:31: timeouts.request_header applies only to http and https listeners, not tls"
+    );
+    let src = listener("udp", "pool = \"app\"\ntimeouts = { connect = \"1s\" }\n");
+    assert_eq!(
+        only(&src),
+        "11:24: timeouts.connect does not apply to udp listeners"
+    );
+    let ok = listener(
+        "tcp",
+        "pool = \"app\"\ntimeouts = { connect = \"1s\", idle = \"5s\", handshake = \"2s\" }\n",
+    );
+    assert!(parse(&ok, "lb.toml").is_ok());
+    let ok = listener("udp", "pool = \"app\"\ntimeouts = { idle = \"5s\" }\n");
+    assert!(parse(&ok, "lb.toml").is_ok());
+}
+
 /// `max_connections` on a udp or dns listener passed check and bounded nothing (udp
 /// listeners have `max_flows`, dns ones `max_tcp_connections`).
 #[test]

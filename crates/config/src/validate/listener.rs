@@ -180,6 +180,31 @@ fn kind(
     if proto != Proto::Udp {
         not_here(cx, &l.max_flows, "max_flows", &only("udp"));
     }
+    if let (Some(t), Proto::Tcp | Proto::Tls | Proto::Udp) = (&l.timeouts, proto) {
+        // L4 listeners read no request and wait for no response: these bounded nothing.
+        let http_only = "applies only to http and https listeners, not";
+        let idle = "an L4 connection or flow with no byte either way is closed after timeouts.idle";
+        for (v, key) in [
+            (&t.request_header, "request_header"),
+            (&t.backend, "backend"),
+        ] {
+            if let Some(v) = v {
+                cx.error_hint(v.span(), format!("timeouts.{key} {http_only} {p}"), idle);
+            }
+        }
+        if proto == Proto::Udp {
+            for (v, key) in [(&t.connect, "connect"), (&t.handshake, "handshake")] {
+                if let Some(v) = v {
+                    let why = "a udp listener connects nothing and reads no handshake";
+                    cx.error_hint(
+                        v.span(),
+                        format!("timeouts.{key} does not apply to udp listeners"),
+                        why,
+                    );
+                }
+            }
+        }
+    }
     if let (Some(m), Proto::Udp | Proto::Dns) = (&l.max_connections, proto) {
         // Neither reads it: it used to pass check and bound nothing.
         let hint = if proto == Proto::Udp {
