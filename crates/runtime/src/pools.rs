@@ -327,6 +327,13 @@ impl PoolRuntime {
             return;
         }
         let probe = Probe::from_config(&cfg.health);
+        // A separate `check_address` (a health port) is not the port behind
+        // `proxy_protocol`: its checks send no PROXY header.
+        let health_port = config::Health {
+            proxy_header: config::ProxyProtocol::Off,
+            ..cfg.health.clone()
+        };
+        let health_port = Probe::from_config(&health_port);
         let active = ActiveConfig {
             interval: cfg.health.interval,
             timeout: cfg.health.timeout,
@@ -344,7 +351,11 @@ impl PoolRuntime {
                 self.clone(),
                 server.name.clone(),
                 &check,
-                probe.clone(),
+                if server.check_address.is_some() {
+                    health_port.clone()
+                } else {
+                    probe.clone()
+                },
                 active.clone(),
             );
             checks.insert(server.name.clone(), check);

@@ -19,11 +19,13 @@ use tokio::net::TcpStream;
 /// The most of a health-check body we read when looking for `expect_body`.
 const MAX_BODY: usize = 64 * 1024;
 
-/// What to check, built once per pool configuration.
+/// What to check, built once per pool configuration. Each carries the bytes sent first
+/// on every check connection: a PROXY header when the pool's servers require one
+/// (`Health::proxy_header`), else none.
 #[derive(Clone)]
 pub enum Probe {
-    /// Connect and close.
-    Tcp,
+    /// Connect (send the preamble) and close.
+    Tcp(Preamble),
     /// One HTTP/1.1 request, judged by its status and optionally its body.
     Http(Arc<HttpProbe>),
     /// `grpc.health.v1.Health/Check` over HTTP/2, SERVING passes.
@@ -40,6 +42,7 @@ pub struct HttpProbe {
     pub expect_body: Option<String>,
     /// Speak TLS to the server (certificates are not verified: a check asks "alive?").
     pub tls: Option<tokio_rustls::TlsConnector>,
+    pub preamble: Preamble,
 }
 
 /// A gRPC health check.
@@ -47,6 +50,26 @@ pub struct GrpcProbe {
     /// The service name asked about; empty means the whole server.
     pub service: String,
     pub tls: Option<tokio_rustls::TlsConnector>,
+    pub preamble: Preamble,
+}
+
+/// Bytes a check sends before anything else (empty: none).
+pub type Preamble = Arc<[u8]>;
+
+/// The PROXY header a check sends to servers that require one: it says "no proxied
+/// client" (v1 `UNKNOWN`, v2 `LOCAL`), as HAProxy's `check-send-proxy` does.
+pub fn proxy_preamble(version: switchyard_config::ProxyProtocol) -> Preamble {
+    use switchyard_config::ProxyProtocol;
+    match version {
+        ProxyProtocol::Off => Arc::from(&[][..]),
+        ProxyProtocol::V1 => Arc::from(&b"PROXY UNKNOWN\r\n"[..]),
+        ProxyProtocol::V2 => {
+            let mut h = switchyard_l4::proxy_proto::V2_SIGNATURE.to_vec();
+            // Version 2, command LOCAL; family UNSPEC; no address bytes.
+            h.extend_from_slice(&[0x20, 0x00, 0x00, 0x00]);
+            Arc::from(h)
+        }
+    }
 }
 
 /// Either a plain or a TLS stream to the server.
@@ -61,8 +84,9 @@ impl Probe {
     /// The probe a pool's `[pool.health]` asks for (`none` has no probe: callers skip it).
     pub fn from_config(health: &switchyard_config::Health) -> Probe {
         use switchyard_config::CheckKind;
+        let preamble = proxy_preamble(health.proxy_header);
         match health.check {
-            CheckKind::Tcp | CheckKind::None => Probe::Tcp,
+            CheckKind::Tcp | CheckKind::None => Probe::Tcp(preamble),
             CheckKind::Http => Probe::Http(Arc::new(HttpProbe {
                 method: http::Method::from_bytes(health.method.as_bytes())
                     .unwrap_or(http::Method::GET),
@@ -71,10 +95,12 @@ impl Probe {
                 expect_status: health.expect_status.clone(),
                 expect_body: health.expect_body.clone(),
                 tls: health.tls.then(|| insecure_tls(&[b"http/1.1"])),
+                preamble,
             })),
             CheckKind::Grpc => Probe::Grpc(Arc::new(GrpcProbe {
                 service: health.service.clone(),
                 tls: health.tls.then(|| insecure_tls(&[b"h2"])),
+                preamble,
             })),
         }
     }
@@ -96,7 +122,9 @@ impl Probe {
 
     async fn run(&self, addr: SocketAddr) -> Result<String, String> {
         match self {
-            Probe::Tcp => connect(addr).await.map(|_| "connected".to_string()),
+            Probe::Tcp(preamble) => connect(addr, preamble)
+                .await
+                .map(|_| "connected".to_string()),
             Probe::Http(http) => http.run(addr).await,
             Probe::Grpc(grpc) => grpc.run(addr).await,
         }
@@ -117,14 +145,25 @@ pub fn insecure_tls(alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
     tokio_rustls::TlsConnector::from(Arc::new(config))
 }
 
-async fn connect(addr: SocketAddr) -> Result<TcpStream, String> {
-    let stream = TcpStream::connect(addr).await.map_err(|e| io_words(&e))?;
+async fn connect(addr: SocketAddr, preamble: &[u8]) -> Result<TcpStream, String> {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = TcpStream::connect(addr).await.map_err(|e| io_words(&e))?;
     let _ = stream.set_nodelay(true);
+    if !preamble.is_empty() {
+        stream
+            .write_all(preamble)
+            .await
+            .map_err(|e| format!("sending the PROXY header failed: {}", io_words(&e)))?;
+    }
     Ok(stream)
 }
 
-async fn open(addr: SocketAddr, tls: Option<&tokio_rustls::TlsConnector>) -> Result<Conn, String> {
-    let tcp = connect(addr).await?;
+async fn open(
+    addr: SocketAddr,
+    tls: Option<&tokio_rustls::TlsConnector>,
+    preamble: &[u8],
+) -> Result<Conn, String> {
+    let tcp = connect(addr, preamble).await?;
     let Some(connector) = tls else {
         return Ok(Conn::Plain(tcp));
     };
@@ -159,7 +198,7 @@ fn request_error(e: hyper::Error) -> String {
 
 impl HttpProbe {
     async fn run(&self, addr: SocketAddr) -> Result<String, String> {
-        let conn = open(addr, self.tls.as_ref()).await?;
+        let conn = open(addr, self.tls.as_ref(), &self.preamble).await?;
         let host = self.host.clone().unwrap_or_else(|| addr.to_string());
         let request = http::Request::builder()
             .method(self.method.clone())
@@ -218,7 +257,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 impl GrpcProbe {
     async fn run(&self, addr: SocketAddr) -> Result<String, String> {
-        let conn = open(addr, self.tls.as_ref()).await?;
+        let conn = open(addr, self.tls.as_ref(), &self.preamble).await?;
         let body = Bytes::from(encode_frame(&encode_health_request(&self.service)));
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         let request = http::Request::builder()
@@ -404,6 +443,7 @@ mod tests {
             expect_status: "200-399".parse().unwrap(),
             expect_body: expect_body.map(str::to_string),
             tls: None,
+            preamble: proxy_preamble(switchyard_config::ProxyProtocol::Off),
         }))
     }
 
@@ -413,7 +453,9 @@ mod tests {
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = socket.local_addr().unwrap();
-        let result = Probe::Tcp.check(addr, Duration::from_secs(1)).await;
+        let result = Probe::Tcp(proxy_preamble(switchyard_config::ProxyProtocol::Off))
+            .check(addr, Duration::from_secs(1))
+            .await;
         assert!(!result.ok);
         assert_eq!(result.detail, "connection refused");
     }

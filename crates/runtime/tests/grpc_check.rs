@@ -11,6 +11,7 @@ fn probe(service: &str) -> Probe {
     Probe::Grpc(Arc::new(GrpcProbe {
         service: service.into(),
         tls: None,
+        preamble: switchyard_runtime::probe::proxy_preamble(switchyard_config::ProxyProtocol::Off),
     }))
 }
 

@@ -77,6 +77,11 @@ pub struct Health {
     pub rise: u32,
     /// `fall`, default 3 (>= 1): consecutive failures to mark an up server down.
     pub fall: u32,
+    /// Not a key: the PROXY header version the tcp/tls listeners that use this pool send
+    /// (`proxy_protocol`, `v2` if any sends v2). Checks then start with a PROXY header of
+    /// that version saying "no proxied client" (v1 `UNKNOWN`, v2 `LOCAL`), as HAProxy's
+    /// `check-send-proxy` does, so servers that require one take checks as valid.
+    pub proxy_header: super::listener::ProxyProtocol,
 }
 
 /// `pool.health.check`.
@@ -178,6 +183,7 @@ impl Default for Health {
             timeout: Self::DEFAULT_TIMEOUT,
             rise: 2,
             fall: 3,
+            proxy_header: super::listener::ProxyProtocol::Off,
         }
     }
 }

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use crate::error::Ctx;
 use crate::model::{
-    AccessLog, Admin, CheckKind, Config, Global, Listener, ListenerKind, LogFormat, LogTarget, Pool,
+    AccessLog, Admin, CheckKind, Config, Global, Listener, ListenerKind, LogFormat, LogTarget,
+    Pool, ProxyProtocol,
 };
 use crate::raw::{RawAdmin, RawConfig, RawGlobal, RawPool, Str, S};
 
@@ -44,6 +45,29 @@ fn udp_pools_default_to_no_checks(pools: &mut [Pool], raw: &[RawPool], listeners
     }
 }
 
+/// A pool that tcp/tls listeners send PROXY headers to has servers that require one:
+/// its checks send one too (see `Health::proxy_header`). Without it every check was a bad
+/// header to such a server (nginx logs `broken header` per check) and http checks failed.
+fn checks_send_proxy_headers(pools: &mut [Pool], listeners: &[Listener]) {
+    for pool in pools.iter_mut() {
+        let sent = listeners
+            .iter()
+            .filter(|l| l.pools().contains(&pool.name.as_str()))
+            .filter_map(|l| match &l.kind {
+                ListenerKind::Tcp { proxy_protocol, .. }
+                | ListenerKind::Tls { proxy_protocol, .. } => Some(*proxy_protocol),
+                _ => None,
+            });
+        pool.health.proxy_header = sent
+            .max_by_key(|p| match p {
+                ProxyProtocol::Off => 0,
+                ProxyProtocol::V1 => 1,
+                ProxyProtocol::V2 => 2,
+            })
+            .unwrap_or_default();
+    }
+}
+
 /// Build the model from the raw file; errors go to `cx`.
 pub(crate) fn build(raw: &RawConfig, cx: &mut Ctx) -> Config {
     let global = raw
@@ -60,6 +84,7 @@ pub(crate) fn build(raw: &RawConfig, cx: &mut Ctx) -> Config {
     let refs = Refs { pools: &pool_names };
     let listeners = listener::listeners(cx, &raw.listener, &refs, &pools);
     udp_pools_default_to_no_checks(&mut pools, &raw.pool, &listeners);
+    checks_send_proxy_headers(&mut pools, &listeners);
     if let (Some(a), Some(raw_admin)) = (&admin, &raw.admin) {
         listener::admin_conflicts(cx, a.listen, &raw_admin.get_ref().listen, &listeners);
     }

@@ -277,6 +277,7 @@ fn health(cx: &mut Ctx, h: &RawHealth) -> Health {
         timeout,
         rise: values::int_or(cx, &h.rise, "health rise", 1..=1000, 2) as u32,
         fall: values::int_or(cx, &h.fall, "health fall", 1..=1000, 3) as u32,
+        proxy_header: d.proxy_header,
     }
 }
 
