@@ -40,6 +40,10 @@ pub enum Error {
     /// The client closed before a complete header.
     #[error("client closed before a complete {0}")]
     Closed(&'static str),
+    /// The client closed without sending a byte (after its PROXY header, if any): a TCP
+    /// health check of an upstream balancer, or a port scan.
+    #[error("client closed without sending anything")]
+    Empty,
     /// A malformed PROXY header.
     #[error("invalid PROXY protocol header: {0}")]
     Proxy(#[from] proxy_proto::Error),
@@ -124,6 +128,7 @@ async fn read_more(
         Ok(r) => r,
     };
     match n {
+        Ok(0) if start == 0 => Err(Error::Empty),
         Ok(0) => Err(Error::Closed(what)),
         Ok(n) => {
             buf.truncate(start + n);

@@ -41,6 +41,8 @@ pub struct State {
     /// otherwise write a warning (the HTTP proxy throttles its own the same way).
     pub(crate) unreachable_warnings: SharedThrottle,
     pub(crate) connect_warnings: SharedThrottle,
+    /// The same for connections closed over a bad or incomplete PROXY header or ClientHello.
+    pub(crate) handshake_warnings: SharedThrottle,
 }
 
 /// How often the throttled warnings of [`State`] may be written.
@@ -237,6 +239,7 @@ impl State {
             splice: cfg!(target_os = "linux") && splice,
             unreachable_warnings: SharedThrottle::new(WARN_EVERY),
             connect_warnings: SharedThrottle::new(WARN_EVERY),
+            handshake_warnings: SharedThrottle::new(WARN_EVERY),
         })
     }
 

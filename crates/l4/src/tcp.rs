@@ -96,6 +96,26 @@ pub async fn serve_tcp(
 /// write a log line each.
 const REJECT_WARN_EVERY: Duration = Duration::from_secs(5);
 
+/// Logs a connection closed before its PROXY header or ClientHello was complete. One that
+/// sent nothing (an upstream balancer's TCP check, a port scan) is logged at debug only,
+/// as HAProxy's `option dontlognull` does: such checks used to write a line every few
+/// seconds per checker. The rest (garbage, timeouts) are logged at most once per 5 s for
+/// the listener, with how many more there were: a client can send garbage at will.
+fn log_handshake_failure(st: &State, peer: SocketAddr, e: &handshake::Error) {
+    if matches!(e, handshake::Error::Empty) {
+        debug!(listener = %st.name, client = %peer, error = %e, "connection closed");
+        return;
+    }
+    match st.handshake_warnings.record(std::time::Instant::now()) {
+        Some(0) => info!(listener = %st.name, client = %peer, error = %e, "connection closed: {e}"),
+        Some(unreported) => info!(
+            listener = %st.name, client = %peer, error = %e, unreported,
+            "connection closed: {e} (and {unreported} more bad or incomplete first bytes since the last report)"
+        ),
+        None => debug!(listener = %st.name, client = %peer, error = %e, "connection closed"),
+    }
+}
+
 /// One connection, start to end.
 async fn handle(client: TcpStream, peer: SocketAddr, st: &State) {
     let (accept_proxy, send_proxy, want_sni) = match st.mode {
@@ -115,7 +135,7 @@ async fn handle(client: TcpStream, peer: SocketAddr, st: &State) {
             Ok(h) => h,
             Err(e) => {
                 ListenerStats::inc(&st.stats.connections_failed);
-                info!(listener = %st.name, client = %peer, error = %e, "connection closed");
+                log_handshake_failure(st, peer, &e);
                 return;
             }
         }

@@ -269,6 +269,61 @@ async fn non_tls_and_slow_clients_are_closed() {
     assert_eq!(proxy.stats().connections_failed, 3);
 }
 
+/// Connections closed before their ClientHello were each logged at INFO: an upstream
+/// balancer's TCP health checks (connect, close) wrote a line every few seconds per
+/// checker, and a client sending garbage a line per connection. A connection that sent
+/// nothing is now logged at debug only (HAProxy's `option dontlognull`); the others at
+/// most once per 5 s with the count. Every one is still counted.
+#[tokio::test]
+async fn checks_that_send_nothing_are_not_logged_and_garbage_is_logged_once() {
+    let (logs, _guard) = switchyard_testkit::logs::capture();
+    let (def, _rx) = recorder().await;
+    let def_pool = pool("tls-quiet", Algorithm::RoundRobin, &[("dflt", def)]);
+    let l = listener(
+        "tls-quiet",
+        Some("tls-quiet"),
+        tls_kind(vec![], ProxyProtocol::Off),
+    );
+    let proxy = start_tcp(build(&l, &[&def_pool])).await;
+    for _ in 0..5 {
+        drop(TcpStream::connect(proxy.addr).await.unwrap());
+    }
+    eventually("every empty connection counted", || {
+        proxy.stats().connections_failed == 5
+    })
+    .await;
+    assert!(
+        !logs.text().contains("connection closed"),
+        "empty connections are not logged:\n{}",
+        logs.text()
+    );
+    for _ in 0..5 {
+        let mut c = TcpStream::connect(proxy.addr).await.unwrap();
+        c.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        let mut b = [0u8; 1];
+        let r = tokio::time::timeout(Duration::from_secs(5), c.read(&mut b)).await;
+        assert!(matches!(r, Ok(Ok(0)) | Ok(Err(_))), "closed");
+    }
+    eventually("every garbage connection counted", || {
+        proxy.stats().connections_failed == 10
+    })
+    .await;
+    let text = logs.text();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("connection closed"))
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "one line for 5 garbage connections:\n{text}"
+    );
+    assert!(
+        lines[0].contains("connection closed: invalid TLS ClientHello: not a TLS handshake"),
+        "{text}"
+    );
+}
+
 /// A server name with an empty label is not a DNS name: `a..shop.example.com` was routed
 /// by the `*.shop.example.com` route and `.` was taken as an empty name (hashed as such
 /// with `hash_key = "host"`). Such a ClientHello is malformed and closed, like one whose
