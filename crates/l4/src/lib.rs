@@ -8,6 +8,7 @@ mod connect;
 pub mod conntable;
 pub mod copy;
 mod handshake;
+mod pktinfo;
 pub mod proxy_proto;
 pub mod sni;
 #[cfg(target_os = "linux")]

@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn, Instrument};
 
+use crate::pktinfo;
 use crate::state::{Mode, State};
 use crate::stats::ListenerStats;
 use crate::udp_flows::{Decision, FlowTable};
@@ -56,6 +57,15 @@ impl Drop for Flow {
 pub async fn serve_udp(socket: UdpSocket, state: Arc<ArcSwap<State>>, cancel: CancellationToken) {
     let socket = Arc::new(socket);
     let tracker = TaskTracker::new();
+    // A wildcard listener learns each datagram's local address to reply from it.
+    let pktinfo = socket.local_addr().is_ok_and(|a| a.ip().is_unspecified())
+        && match pktinfo::enable(&socket) {
+            Ok(()) => true,
+            Err(e) => {
+                warn!(listener = %state.load().name, error = %e, "cannot learn the local address of datagrams; replies leave from the address the system picks");
+                false
+            }
+        };
     let (max, idle) = limits(&state.load());
     let mut table: FlowTable<Flow> = FlowTable::new(max, idle);
     let mut failures = Throttle::new(WARN_EVERY);
@@ -73,9 +83,9 @@ pub async fn serve_udp(socket: UdpSocket, state: Arc<ArcSwap<State>>, cancel: Ca
                 expire(&mut table, &st.stats);
                 continue;
             }
-            r = socket.recv_from(&mut buf) => r,
+            r = receive(&socket, &mut buf, pktinfo) => r,
         };
-        let (n, client) = match received {
+        let (n, client, local) = match received {
             Ok(r) => r,
             Err(e) => {
                 // ICMP errors surface here on some systems; never stop the listener.
@@ -87,7 +97,7 @@ pub async fn serve_udp(socket: UdpSocket, state: Arc<ArcSwap<State>>, cancel: Ca
         ListenerStats::inc(&st.stats.datagrams_in);
         st.stats.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
         let flows = (&mut table, &mut failures, &mut full);
-        on_datagram(flows, &socket, &st, client, &buf[..n], &tracker).await;
+        on_datagram(flows, &socket, &st, (client, local), &buf[..n], &tracker).await;
     }
     let flows = table.drain();
     ListenerStats::for_listener(&state.load().name)
@@ -123,11 +133,27 @@ fn expire(table: &mut FlowTable<Flow>, stats: &ListenerStats) {
         .fetch_sub(gone.len() as u64, Ordering::Relaxed);
 }
 
+/// The next datagram: length, sender, and (with `pktinfo`) the local address it was sent to.
+async fn receive(
+    socket: &UdpSocket,
+    buf: &mut [u8],
+    pktinfo: bool,
+) -> io::Result<(usize, SocketAddr, Option<IpAddr>)> {
+    if pktinfo {
+        socket
+            .async_io(Interest::READABLE, || pktinfo::recv(socket, buf))
+            .await
+    } else {
+        let (n, client) = socket.recv_from(buf).await?;
+        Ok((n, client, None))
+    }
+}
+
 async fn on_datagram(
     (table, failures, full): (&mut FlowTable<Flow>, &mut Throttle, &mut Throttle),
     socket: &Arc<UdpSocket>,
     st: &State,
-    client: SocketAddr,
+    (client, local): (SocketAddr, Option<IpAddr>),
     data: &[u8],
     tracker: &TaskTracker,
 ) {
@@ -159,7 +185,7 @@ async fn on_datagram(
             }
             return;
         }
-        Decision::Open => match open(socket, st, client, tracker).await {
+        Decision::Open => match open(socket, st, (client, local), tracker).await {
             Ok(flow) => {
                 let sent = flow.server.send(data).await;
                 ListenerStats::inc(&st.stats.udp_flows_created);
@@ -237,7 +263,7 @@ fn forget_failed(table: &mut FlowTable<Flow>, client: SocketAddr, st: &State, wh
 async fn open(
     socket: &Arc<UdpSocket>,
     st: &State,
-    client: SocketAddr,
+    (client, local): (SocketAddr, Option<IpAddr>),
     tracker: &TaskTracker,
 ) -> io::Result<Flow> {
     let route = st
@@ -273,7 +299,7 @@ async fn open(
         replies(
             flow.server.clone(),
             socket.clone(),
-            client,
+            (client, local),
             flow.last_reply.clone(),
             flow.stop.clone(),
             flow.failed.clone(),
@@ -302,13 +328,21 @@ enum Relay {
 
 /// Receives one reply from `server` into the thread's reply buffer and sends it to
 /// `client` at once. `WouldBlock`: nothing to receive yet.
-fn relay_one(server: &UdpSocket, listener: &UdpSocket, client: SocketAddr) -> io::Result<Relay> {
+fn relay_one(
+    server: &UdpSocket,
+    listener: &UdpSocket,
+    (client, local): (SocketAddr, Option<IpAddr>),
+) -> io::Result<Relay> {
     use std::io::Read;
     REPLY_BUF.with_borrow_mut(|buf| {
         // A plain recv(2): tokio's `try_recv` would not call it when only an error (an
         // ICMP refusal) made the socket ready.
         let n = (&*socket2::SockRef::from(server)).read(buf)?;
-        Ok(match listener.try_send_to(&buf[..n], client) {
+        let sent = match local {
+            Some(from) => pktinfo::send(listener, &buf[..n], client, from),
+            None => listener.try_send_to(&buf[..n], client),
+        };
+        Ok(match sent {
             Ok(_) => Relay::Done(n, true),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Relay::Wait(buf[..n].to_vec()),
             Err(_) => Relay::Done(n, false),
@@ -316,11 +350,29 @@ fn relay_one(server: &UdpSocket, listener: &UdpSocket, client: SocketAddr) -> io
     })
 }
 
+/// Sends `data` to `client` from `local` (when known), waiting for room.
+async fn send_reply(
+    listener: &UdpSocket,
+    data: &[u8],
+    (client, local): (SocketAddr, Option<IpAddr>),
+) -> io::Result<usize> {
+    match local {
+        Some(from) => {
+            listener
+                .async_io(Interest::WRITABLE, || {
+                    pktinfo::send(listener, data, client, from)
+                })
+                .await
+        }
+        None => listener.send_to(data, client).await,
+    }
+}
+
 /// Sends the server's replies back to `client` until the flow is forgotten.
 async fn replies(
     server: Arc<UdpSocket>,
     listener: Arc<UdpSocket>,
-    client: SocketAddr,
+    (client, local): (SocketAddr, Option<IpAddr>),
     last_reply: Arc<AtomicU64>,
     stop: CancellationToken,
     failed: Arc<AtomicBool>,
@@ -329,7 +381,7 @@ async fn replies(
     loop {
         let relayed = tokio::select! {
             _ = stop.cancelled() => return,
-            r = server.async_io(Interest::READABLE | Interest::ERROR, || relay_one(&server, &listener, client)) => r,
+            r = server.async_io(Interest::READABLE | Interest::ERROR, || relay_one(&server, &listener, (client, local))) => r,
         };
         let (n, sent) = match relayed {
             Ok(Relay::Done(n, sent)) => (n, sent),
@@ -337,7 +389,7 @@ async fn replies(
             Ok(Relay::Wait(datagram)) => {
                 let sent = tokio::select! {
                     _ = stop.cancelled() => return,
-                    r = listener.send_to(&datagram, client) => r.is_ok(),
+                    r = send_reply(&listener, &datagram, (client, local)) => r.is_ok(),
                 };
                 (datagram.len(), sent)
             }

@@ -255,6 +255,64 @@ async fn a_dead_udp_server_is_warned_about_once_not_per_flow() {
     );
 }
 
+/// A listener on a wildcard address (`0.0.0.0`, as the docs' own example) replied from
+/// the address the routing table picked, not the one the client wrote to: a client that
+/// sent to another local address (a VIP; here 127.0.0.9) got replies from 127.0.0.1 and
+/// dropped them (dig timed out). Replies now leave from the address the client used.
+#[tokio::test]
+async fn a_wildcard_listener_replies_from_the_address_the_client_used() {
+    let p = three_servers("udp-wild").await;
+    let proxy = start_udp_on(
+        build(&listener("udp-wild", Some("udp-wild"), udp_kind(10)), &[&p]),
+        "0.0.0.0:0",
+    )
+    .await;
+    let port = proxy.addr.port();
+    for target in ["127.0.0.9", "127.0.0.1", "127.0.0.9"] {
+        let vip: SocketAddr = format!("{target}:{port}").parse().unwrap();
+        let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        c.send_to(b"q", vip).await.unwrap();
+        let mut buf = [0u8; 64];
+        let (n, from) = tokio::time::timeout(Duration::from_secs(2), c.recv_from(&mut buf))
+            .await
+            .expect("answered")
+            .unwrap();
+        assert!(n > 0);
+        assert_eq!(
+            from, vip,
+            "the reply comes from the address the client wrote to"
+        );
+        // A connected socket (as dig and most resolvers use) takes only that source.
+        let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        c.connect(vip).await.unwrap();
+        c.send(b"q").await.unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(2), c.recv(&mut buf))
+            .await
+            .expect("a connected client gets its answer")
+            .unwrap();
+        assert!(n > 0);
+    }
+    // The IPv6 path: a `[::]` listener answers `::1` from `::1`.
+    let v6 = three_servers("udp-wild6").await;
+    let proxy = start_udp_on(
+        build(
+            &listener("udp-wild6", Some("udp-wild6"), udp_kind(10)),
+            &[&v6],
+        ),
+        "[::]:0",
+    )
+    .await;
+    let vip: SocketAddr = format!("[::1]:{}", proxy.addr.port()).parse().unwrap();
+    let c = UdpSocket::bind("[::1]:0").await.unwrap();
+    c.send_to(b"q", vip).await.unwrap();
+    let mut buf = [0u8; 64];
+    let (_, from) = tokio::time::timeout(Duration::from_secs(2), c.recv_from(&mut buf))
+        .await
+        .expect("answered over IPv6")
+        .unwrap();
+    assert_eq!(from, vip);
+}
+
 /// Datagrams of new clients while no flow can be opened (here: no server up; also a
 /// process out of descriptors) are dropped. They used to log a warning each, so a flood of
 /// datagrams from many ports (cheap, and spoofable) wrote a log line per datagram: 3,787

@@ -91,7 +91,12 @@ pub async fn start_tcp(state: State) -> Proxy {
 }
 
 pub async fn start_udp(state: State) -> Proxy {
-    let s = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    start_udp_on(state, "127.0.0.1:0").await
+}
+
+/// Serves `state` on a udp socket bound to `bind` (e.g. a wildcard address).
+pub async fn start_udp_on(state: State, bind: &str) -> Proxy {
+    let s = UdpSocket::bind(bind).await.unwrap();
     let addr = s.local_addr().unwrap();
     let state = Arc::new(ArcSwap::from_pointee(state));
     let cancel = CancellationToken::new();
