@@ -364,6 +364,13 @@ fn l4_listener_cannot_hash_on_http_values() {
         only(&src),
         "9:8: tcp listener \"db\" uses pool \"app\", which hashes on header:x-user, a value only HTTP listeners see"
     );
+    // `host` is the SNI name to a tls listener: the message said only HTTP saw it.
+    let src = src.replace("header:x-user", "host");
+    assert_eq!(
+        only(&src),
+        "9:8: tcp listener \"db\" uses pool \"app\", which hashes on host, a value only http, https and tls listeners see"
+    );
+    assert_eq!(hint(&src), "use hash_key = \"source_ip\" or \"connection\"");
 }
 
 #[test]

@@ -371,16 +371,26 @@ fn l4_pool_keys(cx: &mut Ctx, raw: &RawListener, l: &Listener, pools: &[Pool]) {
             _ => false,
         };
         if pool.algorithm.uses_hash() && !key_ok {
+            // `host` is the SNI name on tls listeners: only tcp and udp lack it.
+            let seen_by = if pool.hash_key == crate::model::HashKey::Host {
+                "only http, https and tls listeners see"
+            } else {
+                "only HTTP listeners see"
+            };
             cx.error_hint(
                 raw.name.span(),
                 format!(
-                    "{} listener \"{}\" uses pool \"{}\", which hashes on {}, a value only HTTP listeners see",
+                    "{} listener \"{}\" uses pool \"{}\", which hashes on {}, a value {seen_by}",
                     l.protocol(),
                     l.name,
                     pool.name,
                     pool.hash_key
                 ),
-                if sni { "use hash_key = \"source_ip\" or \"host\" (the SNI name)" } else { "use hash_key = \"source_ip\"" },
+                if sni {
+                    "use hash_key = \"source_ip\" or \"host\" (the SNI name)"
+                } else {
+                    "use hash_key = \"source_ip\" or \"connection\""
+                },
             );
         }
         if matches!(
