@@ -7,7 +7,7 @@ use std::time::Duration;
 use common::{index, up_pool};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
-use switchyard_balance::{hash_bytes, Algorithm, PickRequest, Picked, Pool};
+use switchyard_balance::{hash_bytes, AdminState, Algorithm, PickRequest, Picked, Pool};
 
 const PICKS: usize = 100_000;
 
@@ -127,6 +127,42 @@ fn power_of_two_follows_weights_idle_and_loaded() {
         &expected(&weights),
         0.02,
     );
+}
+
+/// A backed-up server (requests stuck on it) beside idle ones: `random` keeps sending it
+/// its full share, the load-aware algorithms send it nothing while the others are idle.
+#[test]
+fn load_aware_algorithms_avoid_a_backed_up_server_that_random_keeps_feeding() {
+    for alg in [
+        Algorithm::Random,
+        Algorithm::PowerOfTwo,
+        Algorithm::LeastConnections,
+        Algorithm::WeightedLeastConnections,
+    ] {
+        // Twenty requests stuck on s0: picked while the others are disabled.
+        let pool = up_pool(alg, &[1; 4]);
+        for s in ["s1", "s2", "s3"] {
+            pool.set_admin(s, AdminState::Disabled).unwrap();
+        }
+        let mut rng = SmallRng::seed_from_u64(21);
+        let stuck: Vec<Picked> = (0..20)
+            .map(|_| pool.pick(&PickRequest::new(), &mut rng, 0).unwrap())
+            .collect();
+        assert!(stuck.iter().all(|p| p.name() == "s0"));
+        for s in ["s1", "s2", "s3"] {
+            pool.set_admin(s, AdminState::Normal).unwrap();
+        }
+        let shares = shares_released(&pool, 4, 22);
+        if alg == Algorithm::Random {
+            assert_close("random stuck", &shares, &[0.25; 4], 0.03);
+        } else {
+            assert_eq!(
+                shares[0], 0.0,
+                "{alg} sent {:.4} to the stuck server",
+                shares[0]
+            );
+        }
+    }
 }
 
 #[test]
