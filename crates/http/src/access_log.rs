@@ -1,28 +1,15 @@
-//! The access log: one line per request, written off the hot path.
+//! The HTTP access log entry: one line per request.
 //!
-//! Requests hand an [`Entry`] to a bounded channel with `try_send` (never waiting); one
-//! writer task formats and writes them (JSON or the combined format) through a buffered
-//! writer, flushing whenever the queue runs dry. When the queue is full the entry is
-//! dropped and counted ([`AccessLogger::dropped`]), so a slow disk never slows traffic.
+//! The writer (bounded queue, one writer task, drop counter) is
+//! [`switchyard_net::AccessLogger`], shared with the L4 listeners; this module says what
+//! an HTTP request's line holds, as JSON or in the combined format.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use switchyard_config::{AccessLog, LogFormat, LogTarget};
-use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter};
-use tokio::sync::mpsc;
-
-/// Entries waiting to be written before new ones are dropped.
-const QUEUE: usize = 8192;
-
-/// A handle to the access log writer (cheap to clone); `off` when disabled.
-#[derive(Debug, Clone, Default)]
-pub struct AccessLogger {
-    tx: Option<mpsc::Sender<Entry>>,
-    dropped: Arc<AtomicU64>,
-}
+use switchyard_net::access_log::clf_time;
+pub use switchyard_net::{AccessLogger, LogLine};
 
 /// One request, as logged.
 #[derive(Debug, Clone)]
@@ -48,82 +35,14 @@ pub struct Entry {
     pub referer: String,
 }
 
-// === impl AccessLogger ===
+// === impl Entry ===
 
-impl AccessLogger {
-    /// A logger that logs nothing.
-    pub fn off() -> Self {
-        AccessLogger::default()
+impl LogLine for Entry {
+    fn json(&self, out: &mut String) {
+        json_line(self, out);
     }
-
-    /// Start the writer task for `config` (call inside a tokio runtime).
-    pub async fn start(config: &AccessLog) -> std::io::Result<Self> {
-        let out: Box<dyn AsyncWrite + Send + Unpin> = match &config.target {
-            LogTarget::Off => return Ok(Self::off()),
-            LogTarget::Stdout => Box::new(tokio::io::stdout()),
-            LogTarget::File(path) => Box::new(
-                tokio::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                    .await?,
-            ),
-        };
-        Ok(Self::to_writer(out, config.format))
-    }
-
-    /// Log to any writer (tests, custom sinks).
-    pub fn to_writer(out: Box<dyn AsyncWrite + Send + Unpin>, format: LogFormat) -> Self {
-        let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(write_loop(rx, BufWriter::new(out), format));
-        AccessLogger {
-            tx: Some(tx),
-            dropped: Arc::default(),
-        }
-    }
-
-    /// Whether entries are wanted at all (skip building them when not).
-    pub fn enabled(&self) -> bool {
-        self.tx.is_some()
-    }
-
-    /// Queue an entry; drops (and counts) it when the queue is full.
-    pub fn log(&self, entry: Entry) {
-        if let Some(tx) = &self.tx {
-            if tx.try_send(entry).is_err() {
-                self.dropped.fetch_add(1, Relaxed);
-            }
-        }
-    }
-
-    /// Entries dropped because the writer fell behind.
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Relaxed)
-    }
-}
-
-async fn write_loop(
-    mut rx: mpsc::Receiver<Entry>,
-    mut out: BufWriter<Box<dyn AsyncWrite + Send + Unpin>>,
-    format: LogFormat,
-) {
-    let mut line = String::with_capacity(512);
-    while let Some(entry) = rx.recv().await {
-        let mut next = Some(entry);
-        while let Some(entry) = next {
-            line.clear();
-            match format {
-                LogFormat::Json => json_line(&entry, &mut line),
-                LogFormat::Combined => combined_line(&entry, &mut line),
-            }
-            if out.write_all(line.as_bytes()).await.is_err() {
-                return;
-            }
-            next = rx.try_recv().ok();
-        }
-        if out.flush().await.is_err() {
-            return;
-        }
+    fn combined(&self, out: &mut String) {
+        combined_line(self, out);
     }
 }
 
@@ -192,34 +111,6 @@ fn escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
-/// `10/Oct/2000:13:55:36 +0000` from Unix seconds (UTC).
-fn clf_time(unix: u64) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let days = (unix / 86400) as i64;
-    let secs = unix % 86400;
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{:02}/{}/{}:{:02}:{:02}:{:02} +0000",
-        day,
-        MONTHS[(month - 1) as usize],
-        year,
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,17 +156,5 @@ mod tests {
         assert_eq!(v["server"], "a");
         assert_eq!(v["status"], 200);
         assert_eq!(v["ttfb_ms"], 2.0);
-    }
-
-    #[tokio::test]
-    async fn a_full_queue_drops_and_counts_instead_of_waiting() {
-        let (tx, _rx) = mpsc::channel(1);
-        let logger = AccessLogger {
-            tx: Some(tx),
-            dropped: Arc::default(),
-        };
-        logger.log(entry());
-        logger.log(entry());
-        assert_eq!(logger.dropped(), 1);
     }
 }

@@ -223,7 +223,7 @@ impl Tracked {
             entry.bytes_out = self.bytes;
             entry.ttfb = self.ttfb;
             entry.total = self.start.elapsed();
-            logger.log(*entry);
+            logger.log_boxed(entry);
         }
     }
 }

@@ -642,7 +642,7 @@ pub(crate) fn log_local(
         e.bytes_out = bytes_out;
         e.ttfb = start.elapsed();
         e.total = e.ttfb;
-        state.log.log(*e);
+        state.log.log_boxed(e);
     }
 }
 

@@ -613,7 +613,7 @@ impl Exchange<'_> {
             e.bytes_out = bytes_out;
             e.ttfb = ttfb;
             e.total = self.start.elapsed();
-            st.log.log(*e);
+            st.log.log_boxed(e);
         }
         // A client that went away (or stopped reading) is no fault of the server.
         let success = !matches!(result, Err(RelayError::Server)) && !status.is_server_error();
