@@ -98,7 +98,11 @@ impl ServerStats {
 
     /// Records a finished request and feeds its latency into the peak EWMA: a sample
     /// above the estimate replaces it at once (peak), one below it is averaged in with
-    /// weight `1 - exp(-elapsed / decay)`.
+    /// weight `1 - exp(-elapsed / decay)`. A failure never lowers the estimate, not even
+    /// by letting it decay: it holds the last estimate (or raises it, as a slow timeout
+    /// does). A refused connection or an instant `5xx` is not a fast answer, and a dead
+    /// server that decays like an idle one looks faster than the live ones and draws
+    /// traffic until its health check fails.
     pub fn record(&self, success: bool, latency: Duration, now: Nanos, decay: Duration) {
         self.requests_total.fetch_add(1, Relaxed);
         self.latency.observe(latency);
@@ -112,6 +116,12 @@ impl ServerStats {
             self.consecutive_failures.fetch_add(1, Relaxed);
         }
         let rtt = latency.as_nanos() as f64;
+        if !success && self.latency_samples() > 0 {
+            let held = f64::from_bits(self.ewma_bits.load(Relaxed)).max(rtt);
+            self.ewma_bits.store(held.to_bits(), Relaxed);
+            self.ewma_stamp.store(now, Relaxed);
+            return;
+        }
         let first = self.ewma_samples.fetch_add(1, Relaxed) == 0;
         let next = if first {
             rtt
@@ -178,6 +188,27 @@ mod tests {
         let later = s.latency_ewma(10_000 * MS, DECAY).unwrap().as_secs_f64() * 1e3;
         assert!((later - 50.0 / std::f64::consts::E).abs() < 0.01, "{later}");
         assert_eq!(s.failures_total(), 1);
+    }
+
+    #[test]
+    fn failures_hold_the_estimate_and_slow_ones_raise_it() {
+        let s = ServerStats::new();
+        s.record(true, Duration::from_millis(20), 0, DECAY);
+        // A dead server refusing at once, a thousand times over a second.
+        for k in 1..=1000u64 {
+            s.record(false, Duration::from_micros(50), k * MS, DECAY);
+        }
+        // The live servers' estimates stay at their answers; the dead one's must not
+        // sink below its own (it would have decayed by e^-0.1 to 18.1 ms).
+        let est = s.latency_ewma(1000 * MS, DECAY).unwrap();
+        assert_eq!(est, Duration::from_millis(20));
+        assert_eq!(s.failures_total(), 1000);
+        // A timeout is a peak like any slow answer.
+        s.record(false, Duration::from_secs(3), 1001 * MS, DECAY);
+        assert_eq!(
+            s.latency_ewma(1001 * MS, DECAY),
+            Some(Duration::from_secs(3))
+        );
     }
 
     #[test]
