@@ -129,6 +129,8 @@ impl Pool {
         r.health = health;
         if up {
             r.up_since = Some(now);
+            // Its latency before (or while) it went down says nothing about it now.
+            r.stats.reset_latency();
         }
         self.publish(&st)?;
         Ok(true)

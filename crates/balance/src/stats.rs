@@ -98,11 +98,13 @@ impl ServerStats {
 
     /// Records a finished request and feeds its latency into the peak EWMA: a sample
     /// above the estimate replaces it at once (peak), one below it is averaged in with
-    /// weight `1 - exp(-elapsed / decay)`. A failure never lowers the estimate, not even
-    /// by letting it decay: it holds the last estimate (or raises it, as a slow timeout
-    /// does). A refused connection or an instant `5xx` is not a fast answer, and a dead
-    /// server that decays like an idle one looks faster than the live ones and draws
-    /// traffic until its health check fails.
+    /// weight `1 - exp(-elapsed / decay)`. A failure doubles the estimate (up to the decay
+    /// time; a slower failure, a timeout, counts as it is): a refused connection or an
+    /// instant `5xx` is not a fast answer, and a dead server whose estimate sank with its
+    /// instant failures looked faster than the live ones and drew traffic until its
+    /// health check failed. Doubling makes a failing server lose every comparison within
+    /// a few failures; like a slow one it is retried as the estimate decays, and coming
+    /// back up from down starts it afresh ([`ServerStats::reset_latency`]).
     pub fn record(&self, success: bool, latency: Duration, now: Nanos, decay: Duration) {
         self.requests_total.fetch_add(1, Relaxed);
         self.latency.observe(latency);
@@ -117,8 +119,9 @@ impl ServerStats {
         }
         let rtt = latency.as_nanos() as f64;
         if !success && self.latency_samples() > 0 {
-            let held = f64::from_bits(self.ewma_bits.load(Relaxed)).max(rtt);
-            self.ewma_bits.store(held.to_bits(), Relaxed);
+            let prev = f64::from_bits(self.ewma_bits.load(Relaxed));
+            let penalty = (prev * 2.0).min(prev.max(decay_ns(decay)));
+            self.ewma_bits.store(penalty.max(rtt).to_bits(), Relaxed);
             self.ewma_stamp.store(now, Relaxed);
             return;
         }
@@ -138,6 +141,13 @@ impl ServerStats {
         };
         self.ewma_bits.store(next.to_bits(), Relaxed);
         self.ewma_stamp.store(now, Relaxed);
+    }
+
+    /// Forgets the latency estimate: a server back from down is costed at the pool's
+    /// prior again instead of at what it did before (or while) it failed.
+    pub fn reset_latency(&self) {
+        self.ewma_samples.store(0, Relaxed);
+        self.ewma_bits.store(0, Relaxed);
     }
 
     pub(crate) fn acquire(&self) {
@@ -191,24 +201,32 @@ mod tests {
     }
 
     #[test]
-    fn failures_hold_the_estimate_and_slow_ones_raise_it() {
+    fn failures_double_the_estimate_up_to_the_decay_and_reset_forgets_it() {
         let s = ServerStats::new();
         s.record(true, Duration::from_millis(20), 0, DECAY);
-        // A dead server refusing at once, a thousand times over a second.
-        for k in 1..=1000u64 {
+        // A dead server refusing at once: each failure doubles the estimate (it would
+        // have sunk below 20 ms by averaging the instant failures in).
+        for k in 1..=3u64 {
             s.record(false, Duration::from_micros(50), k * MS, DECAY);
         }
-        // The live servers' estimates stay at their answers; the dead one's must not
-        // sink below its own (it would have decayed by e^-0.1 to 18.1 ms).
-        let est = s.latency_ewma(1000 * MS, DECAY).unwrap();
-        assert_eq!(est, Duration::from_millis(20));
-        assert_eq!(s.failures_total(), 1000);
-        // A timeout is a peak like any slow answer.
-        s.record(false, Duration::from_secs(3), 1001 * MS, DECAY);
         assert_eq!(
-            s.latency_ewma(1001 * MS, DECAY),
-            Some(Duration::from_secs(3))
+            s.latency_ewma(3 * MS, DECAY),
+            Some(Duration::from_millis(160))
         );
+        for k in 4..=100u64 {
+            s.record(false, Duration::from_micros(50), k * MS, DECAY);
+        }
+        assert_eq!(s.latency_ewma(100 * MS, DECAY), Some(DECAY));
+        assert_eq!(s.failures_total(), 100);
+        // A timeout slower than the cap counts as it is.
+        s.record(false, Duration::from_secs(30), 101 * MS, DECAY);
+        assert_eq!(
+            s.latency_ewma(101 * MS, DECAY),
+            Some(Duration::from_secs(30))
+        );
+        s.reset_latency();
+        assert_eq!(s.latency_ewma(102 * MS, DECAY), None);
+        assert_eq!(s.latency_samples(), 0);
     }
 
     #[test]

@@ -187,6 +187,59 @@ fn peak_ewma_prefers_the_faster_server_without_starving_the_slower() {
     assert!(counts[2] >= 50, "slow server starved: {counts:?}");
 }
 
+/// A server that dies and refuses at once (its failures take 50 µs) while its health
+/// check has not noticed yet: peak_ewma must not take the instant failures for speed.
+#[test]
+fn peak_ewma_avoids_a_server_failing_at_once() {
+    let pool = up_pool(Algorithm::PeakEwma, &[1, 1, 1]);
+    let mut rng = SmallRng::seed_from_u64(23);
+    let mut dead_picks = 0;
+    for k in 0..3000u64 {
+        let now = k * 1_000_000;
+        let p = pool.pick(&PickRequest::new(), &mut rng, now).unwrap();
+        let dead = p.name() == "s0" && k >= 1000;
+        if dead {
+            dead_picks += 1;
+            p.finish(false, Duration::from_micros(50), now);
+        } else {
+            p.finish(true, Duration::from_millis(2), now);
+        }
+    }
+    // Random would send it about 667 of the last 2000; a few failures must be enough.
+    assert!(
+        dead_picks < 40,
+        "the dead server took {dead_picks} of 2000 picks"
+    );
+}
+
+/// The same server back up (health down, then up): it is costed afresh, not at its
+/// failures, and takes its share again.
+#[test]
+fn peak_ewma_serves_a_server_back_from_down_at_once() {
+    let pool = up_pool(Algorithm::PeakEwma, &[1, 1, 1]);
+    let mut rng = SmallRng::seed_from_u64(24);
+    let mut counts = [0usize; 3];
+    for k in 0..4000u64 {
+        let now = k * 1_000_000;
+        if k == 1000 {
+            pool.set_health("s0", false, now).unwrap();
+            pool.set_health("s0", true, now).unwrap();
+        }
+        let p = pool.pick(&PickRequest::new(), &mut rng, now).unwrap();
+        let i = index(p.name());
+        if k < 1000 && i == 0 {
+            p.finish(false, Duration::from_micros(50), now);
+        } else {
+            if k >= 1000 {
+                counts[i] += 1;
+            }
+            p.finish(true, Duration::from_millis(2), now);
+        }
+    }
+    let shares: Vec<f64> = counts.iter().map(|&c| c as f64 / 3000.0).collect();
+    assert!(shares[0] > 0.2, "back from down, s0 took {:.3}", shares[0]);
+}
+
 #[test]
 fn peak_ewma_with_equal_latency_spreads_evenly() {
     let pool = up_pool(Algorithm::PeakEwma, &[1, 1, 1, 1]);
