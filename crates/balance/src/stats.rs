@@ -98,13 +98,15 @@ impl ServerStats {
 
     /// Records a finished request and feeds its latency into the peak EWMA: a sample
     /// above the estimate replaces it at once (peak), one below it is averaged in with
-    /// weight `1 - exp(-elapsed / decay)`. A failure doubles the estimate (up to the decay
-    /// time; a slower failure, a timeout, counts as it is): a refused connection or an
-    /// instant `5xx` is not a fast answer, and a dead server whose estimate sank with its
-    /// instant failures looked faster than the live ones and drew traffic until its
-    /// health check failed. Doubling makes a failing server lose every comparison within
-    /// a few failures; like a slow one it is retried as the estimate decays, and coming
-    /// back up from down starts it afresh ([`ServerStats::reset_latency`]).
+    /// weight `1 - exp(-elapsed / decay)`. A failure never lowers the estimate, and each
+    /// failure in a row after the first doubles it (up to the decay time; a slower
+    /// failure, a timeout, counts as it is): a refused connection or an instant `5xx` is
+    /// not a fast answer, and a dead server whose estimate sank with its instant failures
+    /// looked faster than the live ones and drew traffic until its health check failed.
+    /// A server failing every request loses every comparison within a few; a sporadic
+    /// error only holds the estimate. Like a slow server it is retried as the estimate
+    /// decays, and coming back up from down starts it afresh
+    /// ([`ServerStats::reset_latency`]).
     pub fn record(&self, success: bool, latency: Duration, now: Nanos, decay: Duration) {
         self.requests_total.fetch_add(1, Relaxed);
         self.latency.observe(latency);
@@ -120,7 +122,11 @@ impl ServerStats {
         let rtt = latency.as_nanos() as f64;
         if !success && self.latency_samples() > 0 {
             let prev = f64::from_bits(self.ewma_bits.load(Relaxed));
-            let penalty = (prev * 2.0).min(prev.max(decay_ns(decay)));
+            let penalty = if self.consecutive_failures() >= 2 {
+                (prev * 2.0).min(prev.max(decay_ns(decay)))
+            } else {
+                prev
+            };
             self.ewma_bits.store(penalty.max(rtt).to_bits(), Relaxed);
             self.ewma_stamp.store(now, Relaxed);
             return;
@@ -201,23 +207,27 @@ mod tests {
     }
 
     #[test]
-    fn failures_double_the_estimate_up_to_the_decay_and_reset_forgets_it() {
+    fn failures_in_a_row_double_the_estimate_up_to_the_decay_and_reset_forgets_it() {
         let s = ServerStats::new();
         s.record(true, Duration::from_millis(20), 0, DECAY);
-        // A dead server refusing at once: each failure doubles the estimate (it would
-        // have sunk below 20 ms by averaging the instant failures in).
-        for k in 1..=3u64 {
+        // A sporadic failure holds the estimate (averaging the instant failure in, or
+        // letting it decay, would have made the server look faster).
+        s.record(false, Duration::from_micros(50), MS, DECAY);
+        assert_eq!(s.latency_ewma(MS, DECAY), Some(Duration::from_millis(20)));
+        s.record(true, Duration::from_millis(20), 2 * MS, DECAY);
+        // A dead server refusing at once: each failure in a row after the first doubles it.
+        for k in 3..=5u64 {
             s.record(false, Duration::from_micros(50), k * MS, DECAY);
         }
         assert_eq!(
-            s.latency_ewma(3 * MS, DECAY),
-            Some(Duration::from_millis(160))
+            s.latency_ewma(5 * MS, DECAY),
+            Some(Duration::from_millis(80))
         );
-        for k in 4..=100u64 {
+        for k in 6..=100u64 {
             s.record(false, Duration::from_micros(50), k * MS, DECAY);
         }
         assert_eq!(s.latency_ewma(100 * MS, DECAY), Some(DECAY));
-        assert_eq!(s.failures_total(), 100);
+        assert_eq!(s.failures_total(), 99);
         // A timeout slower than the cap counts as it is.
         s.record(false, Duration::from_secs(30), 101 * MS, DECAY);
         assert_eq!(
