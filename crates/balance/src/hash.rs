@@ -170,14 +170,19 @@ impl FromStr for HashKey {
         let bad = || Error::BadHashKey {
             given: s.to_string(),
         };
-        let named = |name: &str| {
+        // Header and cookie names are HTTP tokens (RFC 9110 5.6.2, RFC 6265 4.1.1); a
+        // query parameter name is anything a query string can hold before its `=`. A name
+        // that no request can carry would silently never match.
+        let named = |name: &str, fits: fn(u8) -> bool| {
             let name = name.trim();
-            if name.is_empty() {
+            if name.is_empty() || !name.bytes().all(fits) {
                 Err(bad())
             } else {
                 Ok(name.to_string())
             }
         };
+        let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        let param = |b: u8| b.is_ascii_graphic() && !b"&=#".contains(&b);
         match s.split_once(':') {
             None => match s {
                 "source_ip" => Ok(HashKey::SourceIp),
@@ -186,9 +191,9 @@ impl FromStr for HashKey {
                 "host" => Ok(HashKey::Host),
                 _ => Err(bad()),
             },
-            Some(("header", name)) => Ok(HashKey::Header(named(name)?.to_ascii_lowercase())),
-            Some(("cookie", name)) => Ok(HashKey::Cookie(named(name)?)),
-            Some(("query", name)) => Ok(HashKey::Query(named(name)?)),
+            Some(("header", name)) => Ok(HashKey::Header(named(name, token)?.to_ascii_lowercase())),
+            Some(("cookie", name)) => Ok(HashKey::Cookie(named(name, token)?)),
+            Some(("query", name)) => Ok(HashKey::Query(named(name, param)?)),
             Some(_) => Err(bad()),
         }
     }
@@ -265,8 +270,34 @@ mod tests {
     }
 
     #[test]
+    fn hash_key_accepts_names_requests_can_carry() {
+        for good in [
+            "cookie:SYD_SRV",
+            "header:X-User-Id",
+            "query:user.id",
+            "query:a[b]",
+        ] {
+            assert!(good.parse::<HashKey>().is_ok(), "{good}");
+        }
+    }
+
+    #[test]
     fn hash_key_rejects_unknown_and_empty_names() {
-        for bad in ["", "ip", "header:", "header: ", "body:x", "Source_IP"] {
+        for bad in [
+            "",
+            "ip",
+            "header:",
+            "header: ",
+            "body:x",
+            "Source_IP",
+            // names no request can carry: they would never match
+            "cookie:a b",
+            "header:x:y",
+            "cookie:sess;id",
+            "query:a=b",
+            "query:a&b",
+            "header:caf\u{e9}",
+        ] {
             let err = bad.parse::<HashKey>().unwrap_err();
             assert!(err.to_string().contains("header:NAME"), "{err}");
         }
