@@ -58,6 +58,23 @@ pub enum Error {
     Io(#[from] io::Error),
 }
 
+// === impl Error ===
+
+impl Error {
+    /// How the connection ended, in the access log's words.
+    pub fn ended(&self) -> &'static str {
+        match self {
+            Error::Timeout(_) => "handshake timeout",
+            Error::Closed(what) if what.starts_with("PROXY") => "no PROXY header",
+            Error::Closed(_) => "no ClientHello",
+            Error::Empty => "client sent nothing",
+            Error::Proxy(_) => "bad PROXY header",
+            Error::Tls(_) | Error::TooLarge => "bad ClientHello",
+            Error::Io(_) => "client reset",
+        }
+    }
+}
+
 /// Reads what the listener needs before connecting: a PROXY header if `accept_proxy`,
 /// then the ClientHello if `want_sni`.
 pub async fn read(

@@ -4,6 +4,7 @@
 //! are fuzzed and unit-tested; the I/O modules (`tcp`, `udp`, `copy`, `splice`) are thin
 //! loops around them.
 
+pub mod access_log;
 mod connect;
 pub mod conntable;
 pub mod copy;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use switchyard_balance::{Pool, ServerId};
 use switchyard_config::{HashKey, HostMatch, Listener, ListenerKind, ProxyProtocol, Timeouts};
-use switchyard_net::SharedThrottle;
+use switchyard_net::{AccessLogger, SharedThrottle};
 
 use crate::stats::ListenerStats;
 
@@ -36,6 +36,9 @@ pub struct State {
     pub splice: bool,
     /// The listener's counters (shared across reloads).
     pub stats: Arc<ListenerStats>,
+    /// `global.access_log`: one line per connection or flow (off unless set with
+    /// [`State::with_access_log`]).
+    pub access_log: AccessLogger,
     /// At most one warning per 5 s about connections closed because no server could be
     /// reached, and one about failed connects: with a pool down, every client would
     /// otherwise write a warning (the HTTP proxy throttles its own the same way).
@@ -230,6 +233,7 @@ impl State {
         }
         Ok(State {
             stats: ListenerStats::for_listener(&name),
+            access_log: AccessLogger::off(),
             name,
             mode,
             default_pool,
@@ -241,6 +245,21 @@ impl State {
             connect_warnings: SharedThrottle::new(WARN_EVERY),
             handshake_warnings: SharedThrottle::new(WARN_EVERY),
         })
+    }
+
+    /// The state logging each connection or flow to `log` (the process's access log).
+    pub fn with_access_log(mut self, log: AccessLogger) -> State {
+        self.access_log = log;
+        self
+    }
+
+    /// The protocol's name as the access log writes it.
+    pub fn protocol(&self) -> &'static str {
+        match self.mode {
+            Mode::Tcp { .. } => "tcp",
+            Mode::Tls { .. } => "tls",
+            Mode::Udp { .. } => "udp",
+        }
     }
 
     /// The pool for a TLS connection with this SNI: the first matching route, else the

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
+use crate::access_log::{Entry, Started};
 use crate::conntable::ConnTable;
 use crate::copy::{self, CopyOpts, End};
 use crate::state::{Mode, PoolRef, State};
@@ -59,6 +60,13 @@ pub async fn serve_tcp(
         {
             ListenerStats::dec(&stats.connections_active);
             ListenerStats::inc(&stats.connections_rejected);
+            log_closed(
+                &st,
+                Started::now_if(&st.access_log),
+                peer,
+                "refused: max_connections",
+                |_| {},
+            );
             let max = st.max_connections.unwrap_or_default();
             match rejections.record(std::time::Instant::now()) {
                 Some(0) => warn!(
@@ -116,8 +124,25 @@ fn log_handshake_failure(st: &State, peer: SocketAddr, e: &handshake::Error) {
     }
 }
 
+/// Writes the access log line of a connection that ended (`ended`), when the log is
+/// enabled (`started` is only taken then); `fill` adds what is known.
+fn log_closed(
+    st: &State,
+    started: Option<Started>,
+    client: SocketAddr,
+    ended: &'static str,
+    fill: impl FnOnce(&mut Entry),
+) {
+    if let Some(started) = started {
+        let mut entry = Entry::new(started, &st.name, st.protocol(), client, ended);
+        fill(&mut entry);
+        st.access_log.log(entry);
+    }
+}
+
 /// One connection, start to end.
 async fn handle(client: TcpStream, peer: SocketAddr, st: &State) {
+    let started = Started::now_if(&st.access_log);
     let (accept_proxy, send_proxy, want_sni) = match st.mode {
         Mode::Tcp {
             accept_proxy,
@@ -136,6 +161,7 @@ async fn handle(client: TcpStream, peer: SocketAddr, st: &State) {
             Err(e) => {
                 ListenerStats::inc(&st.stats.connections_failed);
                 log_handshake_failure(st, peer, &e);
+                log_closed(st, started, peer, e.ended(), |_| {});
                 return;
             }
         }
@@ -157,6 +183,10 @@ async fn handle(client: TcpStream, peer: SocketAddr, st: &State) {
     let Some(route) = route else {
         ListenerStats::inc(&st.stats.connections_failed);
         info!(listener = %st.name, client = %source, sni = ?hello.sni, "no route and no default pool, connection closed");
+        log_closed(st, started, source, "no route", |entry| {
+            entry.sni = hello.sni.clone();
+            entry.bytes_in = hello.pending.len() as u64;
+        });
         return;
     };
     let hash = Some(route.hash.hash(source, hello.sni.as_deref()));
@@ -176,6 +206,18 @@ async fn handle(client: TcpStream, peer: SocketAddr, st: &State) {
                     debug!(listener = %st.name, client = %source, error = %e, "connection closed")
                 }
             }
+            let ended = match &e {
+                connect::Error::NoServer(_) => "no server up",
+                connect::Error::Failed { .. } => "connect failed",
+            };
+            log_closed(st, started, source, ended, |entry| {
+                entry.sni = hello.sni.clone();
+                entry.pool = Some(route.name.clone());
+                entry.bytes_in = hello.pending.len() as u64;
+                if let connect::Error::Failed { server, addr, .. } = e {
+                    entry.server = Some((server, addr));
+                }
+            });
             return;
         }
     };
@@ -186,11 +228,13 @@ async fn handle(client: TcpStream, peer: SocketAddr, st: &State) {
     };
     first.extend_from_slice(&hello.pending);
     let from_client = hello.pending.len() as u64;
-    forward(client, source, conn, (first, from_client), route, st).await;
+    let log = started.map(|s| (s, hello.sni));
+    forward(client, source, conn, (first, from_client), route, st, log).await;
 }
 
 /// Sends the first bytes (PROXY header and the client's pending bytes, of which
-/// `first.1` came from the client), then forwards until the connection ends; records the outcome.
+/// `first.1` came from the client), then forwards until the connection ends; records the
+/// outcome, and logs it when the access log is enabled (`log`: the start and the SNI).
 async fn forward(
     mut client: TcpStream,
     source: SocketAddr,
@@ -198,6 +242,7 @@ async fn forward(
     first: (Vec<u8>, u64),
     route: &PoolRef,
     st: &State,
+    log: Option<(Started, Option<String>)>,
 ) {
     let connect::Connected {
         stream: mut server,
@@ -279,6 +324,22 @@ async fn forward(
         ended = ?end,
         "connection closed"
     );
+    if let Some((started, sni)) = log {
+        let ended = match &end {
+            End::Done => "done",
+            End::Idle => "idle timeout",
+            End::Stopped => "drain timeout",
+            End::Error { server: true, .. } => "server reset",
+            End::Error { server: false, .. } => "client reset",
+        };
+        log_closed(st, Some(started), source, ended, |e| {
+            e.sni = sni;
+            e.pool = Some(route.name.clone());
+            e.server = Some((picked.name().to_string(), picked.address()));
+            e.bytes_in = entry.bytes_in.load(Ordering::Relaxed);
+            e.bytes_out = entry.bytes_out.load(Ordering::Relaxed);
+        });
+    }
     picked.finish(success, latency, clock::now());
 }
 

@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn, Instrument};
 
+use crate::access_log::{FlowCounts, FlowLog, Started};
 use crate::pktinfo;
 use crate::state::{Mode, State};
 use crate::stats::ListenerStats;
@@ -43,13 +44,14 @@ struct Flow {
     failed: Arc<AtomicBool>,
     /// Held for the flow's life (least_connections counts flows).
     picked: Option<Picked>,
+    /// What the access log needs, only when it is enabled.
+    log: Option<Box<FlowLog>>,
 }
 
-// === impl Flow ===
-
-impl Drop for Flow {
-    fn drop(&mut self) {
-        self.stop.cancel();
+/// Writes the access log line of a flow removed for `ended`, if it is logged.
+fn log_flow(st: &State, client: SocketAddr, flow: &Flow, ended: &'static str) {
+    if let Some(log) = &flow.log {
+        st.access_log.log(log.entry(&st.name, client, ended));
     }
 }
 
@@ -80,7 +82,7 @@ pub async fn serve_udp(socket: UdpSocket, state: Arc<ArcSwap<State>>, cancel: Ca
                 let st = state.load();
                 let (max, idle) = limits(&st);
                 table.set_limits(max, idle);
-                expire(&mut table, &st.stats);
+                expire(&mut table, &st);
                 continue;
             }
             r = receive(&socket, &mut buf, pktinfo) => r,
@@ -100,7 +102,11 @@ pub async fn serve_udp(socket: UdpSocket, state: Arc<ArcSwap<State>>, cancel: Ca
         on_datagram(flows, &socket, &st, (client, local), &buf[..n], &tracker).await;
     }
     let flows = table.drain();
-    ListenerStats::for_listener(&state.load().name)
+    let st = state.load();
+    for (client, flow) in &flows {
+        log_flow(&st, *client, flow, "shutdown");
+    }
+    ListenerStats::for_listener(&st.name)
         .udp_flows_active
         .fetch_sub(flows.len() as u64, Ordering::Relaxed);
     drop(flows);
@@ -120,10 +126,12 @@ fn sweep_period(idle: u64) -> Duration {
     (Duration::from_nanos(idle) / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
 }
 
-fn expire(table: &mut FlowTable<Flow>, stats: &ListenerStats) {
+fn expire(table: &mut FlowTable<Flow>, st: &State) {
+    let stats = &st.stats;
     let gone = table.expire(clock::now(), |f| f.last_reply.load(Ordering::Relaxed));
-    for (client, _flow) in &gone {
+    for (client, flow) in &gone {
         debug!(%client, "udp flow expired");
+        log_flow(st, *client, flow, "idle timeout");
     }
     stats
         .udp_flows_expired
@@ -168,7 +176,12 @@ async fn on_datagram(
         }
     }
     let sent = match table.on_datagram(client, now) {
-        Decision::Forward(flow) => flow.server.send(data).await,
+        Decision::Forward(flow) => {
+            if let Some(log) = &flow.log {
+                FlowCounts::add(&log.counts.datagrams_in, &log.counts.bytes_in, data.len());
+            }
+            flow.server.send(data).await
+        }
         Decision::Full => {
             ListenerStats::inc(&st.stats.udp_flows_dropped);
             let (max, _) = limits(st);
@@ -187,6 +200,9 @@ async fn on_datagram(
         }
         Decision::Open => match open(socket, st, (client, local), tracker).await {
             Ok(flow) => {
+                if let Some(log) = &flow.log {
+                    FlowCounts::add(&log.counts.datagrams_in, &log.counts.bytes_in, data.len());
+                }
                 let sent = flow.server.send(data).await;
                 ListenerStats::inc(&st.stats.udp_flows_created);
                 ListenerStats::inc(&st.stats.udp_flows_active);
@@ -240,6 +256,7 @@ const WARN_EVERY: Duration = Duration::from_secs(5);
 fn forget_failed(table: &mut FlowTable<Flow>, client: SocketAddr, st: &State, why: &str) {
     if let Some(mut flow) = table.remove(client) {
         ListenerStats::dec(&st.stats.udp_flows_active);
+        log_flow(st, client, &flow, "server error");
         ListenerStats::inc(&st.stats.connect_failures);
         if let Some(p) = flow.picked.take() {
             let (server, addr) = (p.name(), p.address());
@@ -287,12 +304,22 @@ async fn open(
     };
     let server = UdpSocket::bind((bind, 0)).await?;
     server.connect(addr).await?;
+    let log = Started::now_if(&st.access_log).map(|started| {
+        Box::new(FlowLog {
+            started,
+            pool: route.name.clone(),
+            server: (picked.name().to_string(), addr),
+            counts: Arc::default(),
+        })
+    });
+    let counts = log.as_ref().map(|l| l.counts.clone());
     let flow = Flow {
         server: Arc::new(server),
         last_reply: Arc::new(AtomicU64::new(0)),
         stop: CancellationToken::new(),
         failed: Arc::new(AtomicBool::new(false)),
         picked: Some(picked),
+        log,
     };
     let span = tracing::debug_span!("udp_flow", listener = %st.name, %client, server = %addr);
     tracker.spawn(
@@ -303,7 +330,7 @@ async fn open(
             flow.last_reply.clone(),
             flow.stop.clone(),
             flow.failed.clone(),
-            st.stats.clone(),
+            (st.stats.clone(), counts),
         )
         .instrument(span),
     );
@@ -376,7 +403,7 @@ async fn replies(
     last_reply: Arc<AtomicU64>,
     stop: CancellationToken,
     failed: Arc<AtomicBool>,
-    stats: Arc<ListenerStats>,
+    (stats, counts): (Arc<ListenerStats>, Option<Arc<FlowCounts>>),
 ) {
     loop {
         let relayed = tokio::select! {
@@ -408,6 +435,9 @@ async fn replies(
         if sent {
             ListenerStats::inc(&stats.datagrams_out);
             stats.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
+            if let Some(c) = &counts {
+                FlowCounts::add(&c.datagrams_out, &c.bytes_out, n);
+            }
         }
     }
 }

@@ -444,7 +444,10 @@ impl State {
             config::ListenerKind::Tcp { .. }
             | config::ListenerKind::Udp { .. }
             | config::ListenerKind::Tls { .. } => Ok(State::L4(
-                l4::State::build(listener, pools, &config.pools).map_err(|e| fail(&e))?,
+                // The one access logger of the process, shared with HTTP listeners.
+                l4::State::build(listener, pools, &config.pools)
+                    .map_err(|e| fail(&e))?
+                    .with_access_log(shared.access_log),
             )),
             config::ListenerKind::Dns { .. } => Ok(State::Dns(
                 dns::DnsListenerState::build(listener, config, pools).map_err(|e| fail(&e))?,
