@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{client, config, get, wait_for, Flip};
+use support::{client, config, free_port, get, wait_for, Flip};
 use switchyard_runtime::Runtime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -14,7 +14,7 @@ async fn http_requests_and_tcp_connections_share_one_access_log() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("access.log");
     let server = Flip::start("s").await;
-    let (web, tcp) = (29101, 29102);
+    let (web, tcp) = (free_port(), free_port());
     let text = format!(
         "[global]\naccess_log = {{ target = \"{}\", format = \"json\" }}\n\
          [[pool]]\nname = \"app\"\n[pool.health]\ncheck = \"none\"\n\
