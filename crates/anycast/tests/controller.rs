@@ -150,9 +150,14 @@ async fn a_bird_restart_is_reconciled() {
     assert_eq!(bird.enabled("vip_web"), Some(false));
     assert!(eventually(LIMIT, || bird.enabled("vip_web") == Some(true)).await);
     assert_eq!(bird.state.lock().unwrap().connections, 2);
+    // Counted once the controller has read BIRD's reply, a moment after BIRD enabled it.
+    assert!(
+        eventually(LIMIT, || c.counters().announces == 2).await,
+        "{:?}",
+        c.counters()
+    );
     let n = c.counters();
     assert!(n.errors >= 1, "the broken socket is counted: {n:?}");
-    assert_eq!(n.announces, 2);
     c.stop().await;
 }
 
@@ -326,8 +331,14 @@ async fn a_protocol_shared_by_two_announcements_needs_both_healthy() {
     assert!(eventually(LIMIT, || bird.enabled("vip_web") == Some(true)).await);
     db_up.store(0, Ordering::Relaxed);
     assert!(eventually(LIMIT, || bird.enabled("vip_web") == Some(false)).await);
+    // The status follows once the controller has read BIRD's reply, a moment after the
+    // fake BIRD changed state.
+    let withdrawn = || {
+        let s = c.status();
+        s[0].wanted && !s[0].announced
+    };
+    assert!(eventually(LIMIT, withdrawn).await, "{:?}", c.status());
     let s = c.status();
-    assert!(s[0].wanted && !s[0].announced, "{s:?}");
     assert_eq!(s[1].reason, "pool db has 0 of 1 required healthy server");
     c.stop().await;
 }
