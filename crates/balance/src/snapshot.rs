@@ -11,7 +11,8 @@
 //!    (admin state normal) are up, every in-service primary is eligible whatever its
 //!    health — Envoy's rule, since health checks that fail most servers at once are more
 //!    likely wrong than right. With no primary up at all panic mode does not engage, so a
-//!    dead pool is seen as one (HTTP 503, SPEC "No healthy server");
+//!    dead pool is seen as one (HTTP 503, SPEC "No healthy server"). A retry (some
+//!    servers excluded) goes to an up server while an untried one is left;
 //! 3. with no primary up: the up backups.
 
 use std::sync::atomic::AtomicU64;
@@ -138,8 +139,41 @@ impl Snapshot {
                 return Some(Picked::new(server, true));
             }
         }
+        if self.panic && !req.exclude.is_empty() {
+            if let Some(picked) = self.retry_on_up(req, rng, now) {
+                return Some(picked);
+            }
+        }
         let i = self.selector.pick(&self.eligible, req, rng, now)?;
         Some(Picked::new(&self.eligible[i], false))
+    }
+
+    /// A retry in panic mode: the first attempt may go to any in-service server, but a
+    /// retry goes to one that is up while one not yet tried is left (the selector still
+    /// chooses among them), rather than to another down one. `None`: none is left.
+    fn retry_on_up<R: RngCore + ?Sized>(
+        &self,
+        req: &PickRequest<'_>,
+        rng: &mut R,
+        now: Nanos,
+    ) -> Option<Picked> {
+        let mut exclude = req.exclude.to_vec();
+        exclude.extend(
+            self.eligible
+                .iter()
+                .filter(|s| s.state != ServerState::Up)
+                .map(|s| s.id()),
+        );
+        if !self.eligible.iter().any(|s| s.allowed(&exclude)) {
+            return None;
+        }
+        let narrowed = PickRequest {
+            exclude: &exclude,
+            ..*req
+        };
+        let i = self.selector.pick(&self.eligible, &narrowed, rng, now)?;
+        let server = &self.eligible[i];
+        server.allowed(&exclude).then(|| Picked::new(server, false))
     }
 
     /// The pool's name.
