@@ -49,6 +49,29 @@ pub enum End {
     },
 }
 
+// === impl End ===
+
+impl End {
+    /// How the connection ended, in the access log's words.
+    pub fn words(&self) -> &'static str {
+        match self {
+            End::Done => "done",
+            End::Idle => "idle timeout",
+            End::Stopped => "drain timeout",
+            End::Error { server: true, .. } => "server reset",
+            End::Error { server: false, .. } => "client reset",
+        }
+    }
+
+    /// The socket error that ended it, if one did.
+    pub fn error(&self) -> Option<&io::Error> {
+        match self {
+            End::Error { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
+
 /// An error in one direction, and on which socket.
 #[derive(Debug)]
 pub struct DirError {

@@ -321,18 +321,12 @@ async fn forward(
         server = %picked.name(),
         bytes_in = entry.bytes_in.load(Ordering::Relaxed),
         bytes_out = entry.bytes_out.load(Ordering::Relaxed),
-        ended = ?end,
+        ended = end.words(),
+        error = end.error().map(tracing::field::display),
         "connection closed"
     );
     if let Some((started, sni)) = log {
-        let ended = match &end {
-            End::Done => "done",
-            End::Idle => "idle timeout",
-            End::Stopped => "drain timeout",
-            End::Error { server: true, .. } => "server reset",
-            End::Error { server: false, .. } => "client reset",
-        };
-        log_closed(st, Some(started), source, ended, |e| {
+        log_closed(st, Some(started), source, end.words(), |e| {
             e.sni = sni;
             e.pool = Some(route.name.clone());
             e.server = Some((picked.name().to_string(), picked.address()));
