@@ -81,8 +81,12 @@ pub(crate) struct Inner {
     stopping: AtomicBool,
     /// Set the first time the runtime is ready; from then on only shutdown ends it.
     been_ready: AtomicBool,
-    /// The access log every HTTP listener writes to, with the settings it was opened with.
+    /// The access log every HTTP and L4 listener writes to, with the settings it was
+    /// opened with.
     access_log: Mutex<(config::AccessLog, switchyard_http::AccessLogger)>,
+    /// Lines the access loggers replaced by reloads had dropped, so the exported count
+    /// never goes back.
+    access_log_dropped_before: AtomicU64,
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
 }
@@ -119,6 +123,7 @@ impl Runtime {
                     config::AccessLog::default(),
                     switchyard_http::AccessLogger::off(),
                 )),
+                access_log_dropped_before: AtomicU64::new(0),
                 reloads_ok: AtomicU64::new(0),
                 reloads_failed: AtomicU64::new(0),
             }),
@@ -266,8 +271,26 @@ impl Runtime {
         let logger = switchyard_http::AccessLogger::start(wanted)
             .await
             .map_err(|e| RuntimeError::Config(format!("access_log {:?}: {e}", wanted.target)))?;
-        *self.inner.access_log.lock().expect("access log lock") = (wanted.clone(), logger.clone());
+        let old = std::mem::replace(
+            &mut *self.inner.access_log.lock().expect("access log lock"),
+            (wanted.clone(), logger.clone()),
+        );
+        self.inner
+            .access_log_dropped_before
+            .fetch_add(old.1.dropped(), Ordering::Relaxed);
         Ok(logger)
+    }
+
+    /// Access log lines dropped since start because the writer fell behind.
+    pub(crate) fn access_log_dropped(&self) -> u64 {
+        let now = self
+            .inner
+            .access_log
+            .lock()
+            .expect("access log lock")
+            .1
+            .dropped();
+        now + self.inner.access_log_dropped_before.load(Ordering::Relaxed)
     }
 
     /// The pools of `new`: kept ones as they are (a changed one is only checked here;

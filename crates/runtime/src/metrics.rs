@@ -1,6 +1,6 @@
 //! `/metrics`: the state document's families (pools, servers, listeners) from
 //! `switchyard-admin`, plus what only the runtime knows: per-protocol listener counters,
-//! health checks, reloads, the anycast controller's counters.
+//! health checks, reloads, dropped access log lines, the anycast controller's counters.
 
 use std::sync::atomic::Ordering;
 use switchyard_admin::metrics::{family, MetricKind};
@@ -45,6 +45,13 @@ pub(crate) fn render(runtime: &Runtime, state: &StateDoc, out: &mut String) {
         &[("to", "down")],
         c.transitions_down_total.load(Ordering::Relaxed),
     );
+    family(
+        out,
+        "switchyard_access_log_dropped_total",
+        MetricKind::Counter,
+        "Access log lines dropped because the writer fell behind (its queue was full).",
+    )
+    .sample(&[], runtime.access_log_dropped());
     render_http(runtime, out);
     render_l4(runtime, out);
     render_dns(runtime, out);

@@ -14,9 +14,10 @@ async fn http_requests_and_tcp_connections_share_one_access_log() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("access.log");
     let server = Flip::start("s").await;
-    let (web, tcp) = (free_port(), free_port());
+    let (web, tcp, admin) = (free_port(), free_port(), free_port());
     let text = format!(
         "[global]\naccess_log = {{ target = \"{}\", format = \"json\" }}\n\
+         [admin]\nlisten = \"127.0.0.1:{admin}\"\n\
          [[pool]]\nname = \"app\"\n[pool.health]\ncheck = \"none\"\n\
          [[pool.server]]\nname = \"s\"\naddress = \"{}\"\n\
          [[listener]]\nname = \"web\"\nprotocol = \"http\"\nlisten = \"127.0.0.1:{web}\"\npool = \"app\"\n\
@@ -65,5 +66,13 @@ async fn http_requests_and_tcp_connections_share_one_access_log() {
     assert_eq!(raw["server"], "s");
     assert_eq!(raw["ended"], "done");
     assert_eq!(raw["bytes_in"], 19);
+    // Lines dropped when the writer falls behind are exported (none here).
+    let (_, metrics) = get(&client(), &format!("http://127.0.0.1:{admin}/metrics"))
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("\nswitchyard_access_log_dropped_total 0\n"),
+        "{metrics}"
+    );
     runtime.shutdown().await;
 }
