@@ -161,6 +161,24 @@ fn avalanche(mut h: u64) -> u64 {
     h ^ (h >> 32)
 }
 
+/// The server rendezvous (highest-random-weight) hashing gives `key` among `servers`:
+/// removing a server moves only the keys it had. Session affinity by source IP or header
+/// uses it, in the HTTP and the L4 proxies alike, so one client sticks to the same server
+/// through both.
+pub fn rendezvous(servers: &[crate::ServerId], key: u64) -> Option<crate::ServerId> {
+    servers
+        .iter()
+        .copied()
+        .max_by_key(|id| splitmix_finish(key ^ id.as_u64()))
+}
+
+/// splitmix64's finaliser.
+fn splitmix_finish(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 // === impl HashKey ===
 
 impl FromStr for HashKey {
@@ -301,5 +319,27 @@ mod tests {
             let err = bad.parse::<HashKey>().unwrap_err();
             assert!(err.to_string().contains("header:NAME"), "{err}");
         }
+    }
+
+    #[test]
+    fn rendezvous_moves_only_the_removed_servers_keys() {
+        let all: Vec<crate::ServerId> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|n| crate::ServerId::of_name(n))
+            .collect();
+        let fewer: Vec<crate::ServerId> = all.iter().copied().filter(|&s| s != all[2]).collect();
+        let mut moved = 0;
+        for key in 0..10_000u64 {
+            let k = hash_bytes(&key.to_le_bytes());
+            let before = rendezvous(&all, k).unwrap();
+            let after = rendezvous(&fewer, k).unwrap();
+            if before != all[2] {
+                assert_eq!(before, after);
+            } else {
+                moved += 1;
+            }
+        }
+        assert!((2000..3000).contains(&moved), "share of c: {moved}");
+        assert_eq!(rendezvous(&[], 1), None);
     }
 }

@@ -25,7 +25,7 @@ mod stats;
 
 pub use algorithms::maglev::{build_maglev_table, is_prime};
 pub use error::Error;
-pub use hash::{hash_addr, hash_bytes, hash_ip, HashKey};
+pub use hash::{hash_addr, hash_bytes, hash_ip, rendezvous, HashKey};
 pub use histogram::{Histogram, HistogramSnapshot};
 pub use pick::{PickRequest, Picked};
 pub use pool::Pool;

@@ -61,20 +61,7 @@ pub(crate) fn set_cookie_value(
     v
 }
 
-/// The server rendezvous hashing gives `key` among `servers`.
-pub fn rendezvous(servers: &[ServerId], key: u64) -> Option<ServerId> {
-    servers
-        .iter()
-        .copied()
-        .max_by_key(|id| mix(key ^ id.as_u64()))
-}
-
-fn mix(mut z: u64) -> u64 {
-    // splitmix64's finaliser.
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
+pub use switchyard_balance::rendezvous;
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -137,27 +124,5 @@ mod tests {
         assert!(!v.contains("127.0.0.1") && !v.contains(":900"));
         assert_ne!(token("app", "a"), token("app", "b"));
         assert_ne!(token("app", "a"), token("other", "a"));
-    }
-
-    #[test]
-    fn rendezvous_moves_only_the_removed_servers_keys() {
-        let all: Vec<ServerId> = ["a", "b", "c", "d"]
-            .iter()
-            .map(|n| ServerId::of_name(n))
-            .collect();
-        let fewer: Vec<ServerId> = all.iter().copied().filter(|&s| s != all[2]).collect();
-        let mut moved = 0;
-        for key in 0..10_000u64 {
-            let k = hash_bytes(&key.to_le_bytes());
-            let before = rendezvous(&all, k).unwrap();
-            let after = rendezvous(&fewer, k).unwrap();
-            if before != all[2] {
-                assert_eq!(before, after);
-            } else {
-                moved += 1;
-            }
-        }
-        assert!((2000..3000).contains(&moved), "share of c: {moved}");
-        assert_eq!(rendezvous(&[], 1), None);
     }
 }

@@ -99,19 +99,8 @@ impl PoolRef {
     /// for that IP. The balancer uses it while it is up or draining, else picks as usual.
     pub fn sticky(&self, client: SocketAddr) -> Option<ServerId> {
         let servers = self.sticky_servers.as_ref()?;
-        let key = switchyard_balance::hash_ip(client.ip());
-        servers
-            .iter()
-            .copied()
-            .max_by_key(|id| rendezvous_mix(key ^ id.as_u64()))
+        switchyard_balance::rendezvous(servers, switchyard_balance::hash_ip(client.ip()))
     }
-}
-
-/// splitmix64's finaliser, as the HTTP proxy's affinity mixes key and server.
-fn rendezvous_mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// What an L4 connection's hash key is made of.
