@@ -82,9 +82,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long a connection accepted just before the server stops (a reload that changes
-/// `[admin]` replaces the server) still has for its request to arrive: a client that
-/// connected a moment earlier is answered, a silent one does not hold up shutdown.
-pub const FIRST_BYTES_AFTER_STOP: Duration = Duration::from_millis(500);
+/// `[admin]` replaces the server) still has for its request to arrive, as on HTTP
+/// listeners.
+pub const FIRST_BYTES_AFTER_STOP: Duration = switchyard_net::FIRST_REQUEST_GRACE;
 
 /// How long a client may take to send a request's body (slow-body guard).
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(5);

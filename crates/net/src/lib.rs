@@ -7,6 +7,14 @@
 
 #![warn(missing_docs)]
 
+use std::time::Duration;
+
+/// How long a connection accepted just before its server stopped (shutdown, a reload
+/// that removes or replaces it) may still take to send its first request: a client that
+/// connected a moment earlier is answered, a silent one does not hold up the stop. The
+/// HTTP engines and the admin API use it alike.
+pub const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
+
 mod accept;
 pub mod access_log;
 mod fd_limit;

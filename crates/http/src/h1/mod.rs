@@ -43,7 +43,7 @@ use crate::state::{State, MAX_HEADER_BYTES};
 const BUF: usize = 16 * 1024;
 /// How long a connection accepted just before its listener stopped may take to send its
 /// first request head.
-pub(crate) const FIRST_HEAD_GRACE: Duration = Duration::from_secs(1);
+pub(crate) const FIRST_HEAD_GRACE: Duration = switchyard_net::FIRST_REQUEST_GRACE;
 
 /// A client connection across its requests.
 pub(crate) struct Client<'p, S> {
