@@ -9,16 +9,10 @@ use support::{eventually, FakeBird};
 use switchyard_anycast::{Controller, Tuning};
 use switchyard_config::{Announce, Anycast};
 
-/// A reload that removes `[anycast]` withdraws every prefix while switchyard goes on
-/// serving; the withdrawal used to be logged as `withdrawing 198.18.0.1/32: shutting
-/// down`, which sent the operator looking for a stopping process.
-#[tokio::test]
-async fn removing_anycast_says_so_and_not_shutting_down() {
-    let (log, _guard) = switchyard_testkit::logs::capture();
-
-    let dir = tempfile::tempdir().unwrap();
-    let bird = FakeBird::start(dir.path(), &[("vip_web", false)]);
-    let cfg = Anycast {
+/// `198.18.0.1/32` through BIRD protocol `vip_web` while pool `app` has a server up, with
+/// no hold-down or withdraw delay.
+fn vip_web_for_app(bird: &FakeBird) -> Anycast {
+    Anycast {
         bird_socket: bird.path.clone(),
         hold_down: Duration::ZERO,
         withdraw_delay: Duration::ZERO,
@@ -28,7 +22,19 @@ async fn removing_anycast_says_so_and_not_shutting_down() {
             pools: vec!["app".to_string()],
             min_healthy: 1,
         }],
-    };
+    }
+}
+
+/// A reload that removes `[anycast]` withdraws every prefix while switchyard goes on
+/// serving; the withdrawal used to be logged as `withdrawing 198.18.0.1/32: shutting
+/// down`, which sent the operator looking for a stopping process.
+#[tokio::test]
+async fn removing_anycast_says_so_and_not_shutting_down() {
+    let (log, _guard) = switchyard_testkit::logs::capture();
+
+    let dir = tempfile::tempdir().unwrap();
+    let bird = FakeBird::start(dir.path(), &[("vip_web", false)]);
+    let cfg = vip_web_for_app(&bird);
     let health = Arc::new(|pool: &str| (pool == "app").then_some(1));
     let tuning = Tuning {
         tick: Duration::from_millis(20),
@@ -60,17 +66,7 @@ async fn a_protocol_changed_by_hand_in_bird_is_warned_about_and_corrected() {
     let (log, _guard) = switchyard_testkit::logs::capture();
     let dir = tempfile::tempdir().unwrap();
     let bird = FakeBird::start(dir.path(), &[("vip_web", true)]);
-    let cfg = Anycast {
-        bird_socket: bird.path.clone(),
-        hold_down: Duration::ZERO,
-        withdraw_delay: Duration::ZERO,
-        announces: vec![Announce {
-            prefix: "198.18.0.1/32".parse().unwrap(),
-            bird_protocol: "vip_web".to_string(),
-            pools: vec!["app".to_string()],
-            min_healthy: 1,
-        }],
-    };
+    let cfg = vip_web_for_app(&bird);
     // No server up: the prefix must stay withdrawn.
     let health = Arc::new(|_: &str| Some(0));
     let tuning = Tuning {
