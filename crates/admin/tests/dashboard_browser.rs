@@ -45,19 +45,11 @@ fn find_binary(env: &str, names: &[&str]) -> Option<PathBuf> {
     None
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 // === impl Driver ===
 
 impl Driver {
     async fn start(chromium: PathBuf, chromedriver: PathBuf) -> Driver {
-        let port = free_port();
+        let port = switchyard_testkit::free_port();
         let child = Command::new(&chromedriver)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())

@@ -14,3 +14,13 @@ pub mod special;
 
 pub use backends::{Backend, Seen};
 pub use certs::{Issued, KeyAlg, TestCa};
+
+/// A loopback port nobody listens on now (bound to port 0, then released), for
+/// configurations that must name a port before the process under test binds it.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

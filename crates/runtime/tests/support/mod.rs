@@ -129,14 +129,8 @@ fn reply(status: u16, body: String) -> hyper::Response<Full<Bytes>> {
         .unwrap()
 }
 
-/// A free loopback port (bound then released).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[allow(unused_imports)] // not every test file that includes this module uses it
+pub use switchyard_testkit::free_port;
 
 /// A keep-alive HTTP client.
 pub fn client() -> Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>> {

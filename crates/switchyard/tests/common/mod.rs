@@ -5,14 +5,8 @@
 use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
 
-/// A loopback port nobody listens on now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[allow(unused_imports)] // not every test file that includes this module uses it
+pub use switchyard_testkit::free_port;
 
 /// Sends SIGTERM to `child`.
 pub fn sigterm(child: &Child) {
